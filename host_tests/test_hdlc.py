@@ -161,3 +161,30 @@ def test_framer_reports_only_frames_whose_checks_pass():
     f.feed(b"\x7e\x7e" + KAIFA_L2 + AIDON_L1_7D)
     assert seen == [KAIFA_L2, AIDON_L1_7D]
     assert f.pending() == 0
+
+
+class Trickle:
+    """A non-blocking stream that hands out its bytes a few at a time, like a UART."""
+
+    def __init__(self, data, step):
+        self.data = data
+        self.step = step
+
+    def readinto(self, buf):
+        k = min(self.step, len(buf), len(self.data))
+        if not k:
+            return None
+        buf[:k] = self.data[:k]
+        self.data = self.data[k:]
+        return k
+
+
+def test_read_from_a_uart_like_stream():
+    junk = b"\x13\x00\x7e\xa1" * 3
+    stream = junk + AIDON_L3 + junk + KAMSTRUP_L3 + KAIFA_L1_7E
+    for step in (1, 5, 22, 300, 5000):
+        s = Sink()
+        src = Trickle(stream, step)
+        while s.dec.framer.read_from(src):
+            pass
+        assert s.readings == alone(AIDON_L3) + alone(KAMSTRUP_L3) + alone(KAIFA_L1_7E)

@@ -50,6 +50,8 @@ class Framer:
         # A board allocates `buf` first thing at boot, before imports fragment the
         # heap (MicroPython docs, "constrained.rst"); otherwise it is made here.
         self._buf = bytearray(size) if buf is None else buf
+        if len(self._buf) < 32:  # must hold at least a whole header (14 bytes)
+            raise ValueError("frame buffer too small")
         self._mv = memoryview(self._buf)
         self._n = 0  # bytes held; when > 0, _buf[0] is a candidate opening flag
         self._on_frame = on_frame
@@ -88,6 +90,20 @@ class Framer:
             self._n += k
             i += k
             self._scan()
+
+    def read_from(self, stream):
+        """Read what a non-blocking stream (a UART) holds straight into the frame
+        buffer, then look for frames: no copy, one small allocation per read.
+        Returns the bytes read."""
+        n = self._n
+        k = stream.readinto(self._mv[n:])
+        if not k:
+            return 0
+        self._n = n + k
+        if n == 0 and self._buf[0] != _FLAG:
+            self._drop(0)  # hunt for an opening flag in what was read
+        self._scan()
+        return k
 
     def _drop(self, k):
         # Discard k bytes from the front, then move to the next candidate flag.

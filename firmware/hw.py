@@ -1,0 +1,76 @@
+# hw.py: the hardware seam: UART, Wi-Fi, LED, button, watchdog, chip id.
+# MIT license; Copyright (c) 2026 hanmq
+#
+# The only firmware module that touches machine and network. Host runs put their
+# own hw.py (tools/sim/hw.py) ahead of this one on the module path. Pins come from
+# board.py, which the deploy copies from boards/<name>.py.
+
+import gc
+
+import board
+import machine
+import network
+
+#: Bytes the UART driver buffers: 18 s of meter data at 2400 baud, so no frame is
+#: lost while the dongle reconnects (DESIGN.md 8: rxbuf >= 4 KB).
+RXBUF = 4096
+
+
+def uart(parity):
+    """The meter's UART at 2400 baud: parity 0 (8E1: Aidon, Kaifa, L+G) or None
+    (8N1: Kamstrup). Reads never block."""
+    kw = {}
+    if board.INVERT_RX:
+        kw["invert"] = machine.UART.INV_RX
+    return machine.UART(
+        board.UART_ID, baudrate=2400, bits=8, parity=parity, stop=1, rx=board.RX_PIN,
+        rxbuf=RXBUF, timeout=0, **kw
+    )
+
+
+def uart_closed(u):
+    return False  # a real UART never ends
+
+
+def station():
+    sta = network.WLAN(network.WLAN.IF_STA)
+    sta.active(True)
+    return sta
+
+
+def access_point():
+    return network.WLAN(network.WLAN.IF_AP)
+
+
+_led = None
+
+
+def led(on):
+    global _led
+    if board.LED_PIN is None:
+        return
+    if _led is None:
+        _led = machine.Pin(board.LED_PIN, machine.Pin.OUT)
+    _led.value(bool(on) != board.LED_ACTIVE_LOW)
+
+
+def button_held():
+    if board.BUTTON_PIN is None:
+        return False
+    return machine.Pin(board.BUTTON_PIN, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
+
+
+def unique_id():
+    return machine.unique_id()
+
+
+def watchdog(timeout_ms):
+    return machine.WDT(timeout=timeout_ms)
+
+
+def reset():
+    machine.reset()
+
+
+def free_heap():
+    return gc.mem_free()

@@ -1,0 +1,41 @@
+# log.py: a tiny logger: console lines, and the last ones kept for the status page.
+# MIT license; Copyright (c) 2026 hanmq
+#
+# Arguments are formatted only when a line is printed. Recent lines live in one fixed
+# buffer (not as separate strings scattered over the heap). Never pass a secret.
+
+import time
+
+LEVELS = "DIWE"  # debug, info, warning, error
+
+
+class Log:
+    def __init__(self, level="I", keep=1024):
+        self.min = LEVELS.find(level)
+        self._ring = bytearray(keep)  # recent lines, "\n"-separated, oldest overwritten
+        self._at = 0
+
+    def __call__(self, level, msg, *args):
+        if LEVELS.find(level) < self.min:
+            return
+        if args:
+            msg = msg % args
+        line = "%d %s: %s" % (time.ticks_ms() // 1000, level, msg)
+        print("[hanmq]", line)
+        ring = self._ring
+        n = len(ring)
+        for b in line.encode()[: n // 4]:
+            ring[self._at] = b if 32 <= b < 127 else 63  # "?": the ring stays ASCII
+            self._at = (self._at + 1) % n
+        ring[self._at] = 10
+        self._at = (self._at + 1) % n
+
+    def recent(self):
+        """The kept lines, oldest first (the oldest may be cut)."""
+        r = self._ring
+        text = str(bytes(r[self._at :] + r[: self._at]), "ascii")
+        if text[0] == "\x00":  # not yet wrapped: the first line is whole
+            lines = text.strip("\x00").split("\n")
+        else:
+            lines = text.split("\n")[1:]  # the oldest line was partly overwritten
+        return [line for line in lines if line]

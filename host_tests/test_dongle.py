@@ -1,0 +1,265 @@
+# test_dongle.py: the whole firmware, end to end, for real: the unchanged firmware
+# under the MicroPython unix port at the ESP32's heap, its UART fed by a replayed
+# meter, publishing to a real broker (mosquitto, else amqtt), read by a real client.
+# MIT license; Copyright (c) 2026 hanmq
+
+import json
+import os
+import sys
+import threading
+import time
+
+import pytest
+from broker import Broker, free_port, subscriber
+from conftest import ROOT, load_corpus, load_expected
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import replay  # noqa: E402
+import simulate  # noqa: E402
+
+CORPUS = load_corpus()
+EXPECTED = load_expected()
+VENDORS = ("Aidon", "Kaifa", "Kamstrup", "Landis+Gyr")
+ENERGY = ("active_power_import_total", "active_power_export_total",
+          "reactive_power_import_total", "reactive_power_export_total")
+FRAME = {r["id"]: bytes.fromhex(r["hex"]) for r in CORPUS if r["format"] == "hdlc"}
+
+
+def norwegian(vendor):
+    return [
+        r for r in CORPUS
+        if r["format"] == "hdlc" and r["country"] == "NO" and r["crc_ok"] and r["vendor"] == vendor
+    ]
+
+
+@pytest.fixture(scope="module")
+def broker():
+    with Broker() as b:
+        yield b
+
+
+def run(node, broker, script, **kw):
+    """Start a dongle whose meter plays `script`; return it once the firmware is done."""
+    d = simulate.SimulatedDongle([], broker.host, broker.port, node=node, script=script, **kw)
+    return d
+
+
+def readings(sub, node):
+    base = "hanmq/hanmq_%s/" % node
+    return [json.loads(p) for t, p, r in sub.messages if t == base + "reading"]
+
+
+def wait_online(sub, node, since=0, timeout=20):
+    sub.wait_for(lambda t, p, r: t == "hanmq/hanmq_%s/status" % node and p == b"online",
+                 timeout, since)
+
+
+def expected_stream(records):
+    """What a dongle must publish for these records in order: each record's expected
+    reading, with the energy rule of DESIGN.md 5 (never lower than the last value
+    published for the same meter) and the maker carried to lists that name none."""
+    out = []
+    last = {}
+    meter = maker = None
+    for r in records:
+        want = dict(EXPECTED[r["id"]]["reading"])
+        if want.get("meter_id", meter) != meter:
+            meter, last = want["meter_id"], {}
+        maker = want.get("meter_manufacturer", maker)
+        if "meter_manufacturer" not in want and maker in ("Aidon", "Landis+Gyr") and len(want) == 1:
+            want["meter_manufacturer"] = maker
+        for f in ENERGY:
+            if f in want:
+                if f in last and want[f] < last[f]:
+                    del want[f]
+                else:
+                    last[f] = want[f]
+        out.append(want)
+    return out
+
+
+def same(want, got):
+    assert sorted(want) == sorted(got), (sorted(want), sorted(got))
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=1e-9) if isinstance(v, float) else got[k] == v, k
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_every_recorded_frame_comes_out_on_mqtt(broker, vendor):
+    node = "e2e0%02d" % VENDORS.index(vendor)
+    records = norwegian(vendor)
+    gate = threading.Event()
+
+    def meter(write):
+        gate.wait(30)
+        replay.play([FRAME[r["id"]] for r in records], write, speed=200)
+
+    with subscriber(broker, ["hanmq/hanmq_%s/#" % node]) as sub:
+        d = run(node, broker, meter).start()
+        try:
+            wait_online(sub, node)
+            gate.set()
+            assert d.wait(120) == 0, d.output()
+        finally:
+            d.stop()
+        got = readings(sub, node)
+        want = expected_stream(records)
+        assert len(got) == len(want) == len(records)
+        for w, g in zip(want, got):
+            same(w, g)
+        # one plain value per field, right after its JSON, with the same text
+        base = "hanmq/hanmq_%s/" % node
+        msgs = [(t[len(base):], p) for t, p, r in sub.messages if t.startswith(base)]
+        for i, (field, payload) in enumerate(msgs):
+            if field == "reading":
+                reading = json.loads(payload)
+                fields_after = dict(msgs[i + 1 : i + 1 + len(reading)])
+                for k, v in reading.items():
+                    text = fields_after[k].decode()
+                    assert (text == v) if isinstance(v, str) else json.loads(text) == v, k
+    assert "frames read %d, good %d, bad 0, published %d" % (len(records), len(records), len(records)) in d.summary
+
+
+def test_home_assistant_discovery(broker):
+    node = "d15c00"
+    frames = [FRAME["kaifa-no-l2-ams-gh493-1"], FRAME["kaifa-no-l3-hassams-kaifa_hourly"]]
+    d = run(node, broker, lambda w: replay.play(frames, w, speed=None)).start()
+    try:
+        assert d.wait(60) == 0, d.output()
+    finally:
+        d.stop()
+    # A client that subscribes afterwards gets the configs: they are retained.
+    mine = "homeassistant/sensor/hanmq_%s_" % node
+    with subscriber(broker, ["homeassistant/sensor/+/config"]) as sub:
+        sub.wait_for(lambda t, p, r: t == mine + "active_power_import_total/config", 10)
+        time.sleep(0.5)
+        cfgs = [(t, json.loads(p), r) for t, p, r in sub.messages if t.startswith(mine)]
+    assert cfgs and all(r for t, c, r in cfgs)
+    by_field = {c["uniq_id"][len("hanmq_%s_" % node):]: c for t, c, r in cfgs}
+    assert len(by_field) == len({t for t, c, r in cfgs})  # unique ids, one topic each
+    energy = by_field["active_power_import_total"]
+    assert energy["dev_cla"] == "energy" and energy["unit_of_meas"] == "kWh"
+    assert energy["stat_cla"] == "total_increasing"
+    assert by_field["voltage_l1"]["unit_of_meas"] == "V"
+    assert by_field["reactive_power_import"]["unit_of_meas"] == "var"
+    assert by_field["reactive_power_import_total"]["unit_of_meas"] == "kvarh"
+    assert energy["dev"]["mf"] == "Kaifa" and energy["dev"]["mdl"] == "MA304H3E"
+    assert energy["avty_t"] == "hanmq/hanmq_%s/status" % node
+
+
+def test_broker_outage_loses_no_hourly_reading(broker):
+    """Stop the broker mid-stream; the firmware reconnects by itself and delivers every
+    hourly reading once, oldest first; nothing is published twice."""
+    node = "0a7a9e"
+    l2 = FRAME["aidon-no-l1-dlmscosem-aidon-l1"]  # list 1: no meter id
+    hourly = [FRAME["aidon-no-l3-ams-gh1119-%d" % i] for i in (1, 2, 4)]
+    hourly.append(FRAME["aidon-no-l3-ams-frames-aidon-tn-1"])  # another day: lower, not sent
+    started, outage_on, outage_off = threading.Event(), threading.Event(), threading.Event()
+    reconnected = threading.Event()
+
+    def meter(write):
+        started.wait(30)
+        replay.play([l2, hourly[0], l2], write, speed=None)
+        time.sleep(0.5)
+        outage_on.set()
+        time.sleep(1.5)  # the broker is down now
+        replay.play([l2, hourly[1], l2, hourly[2], l2], write, speed=None)
+        time.sleep(0.5)
+        outage_off.set()
+        reconnected.wait(60)
+        replay.play([l2, hourly[3]], write, speed=None)
+
+    sub = subscriber(broker, ["hanmq/hanmq_%s/#" % node])
+    d = run(node, broker, meter).start()
+    try:
+        wait_online(sub, node)
+        started.set()
+        assert outage_on.wait(30)
+        broker.stop()
+        sub.close()
+        assert outage_off.wait(30)
+        broker.start()
+        sub = subscriber(broker, ["hanmq/hanmq_%s/#" % node])  # before the firmware's retry
+        wait_online(sub, node, timeout=60)
+        reconnected.set()
+        assert d.wait(120) == 0, d.output()
+    finally:
+        d.stop()
+        sub.close()
+    got = readings(sub, node)
+    hours = [r["meter_datetime"] for r in got if "meter_datetime" in r]
+    assert hours == ["2025-12-14T17:00:00", "2025-12-14T19:00:00", "2024-09-21T19:00:00"]
+    assert "active_power_import_total" not in got[-1]  # lower register: never published
+    # after the restart: the two hours queued in the outage, the newest list 1 of the
+    # outage, then the list 1 and the hour that followed: each exactly once
+    assert len(got) == 5, got
+    log = d.output()
+    assert log.count("MQTT: connected") >= 2 and "retry in" in log
+
+
+def test_broker_unreachable_at_boot_then_up(tmp_path):
+    port = free_port()
+    frames = [FRAME["kamstrup-no-l2-ams-em001-2"]] * 3
+    go = threading.Event()
+    node = "b007"
+    d = simulate.SimulatedDongle([], "127.0.0.1", port, node=node,
+                                 script=lambda w: (go.wait(60), replay.play(frames, w, speed=None)))
+    d.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and d.output().count("MQTT") < 2:
+            time.sleep(0.2)
+        assert d.proc.poll() is None, d.output()  # still running: retrying, no crash
+        assert "MQTT" in d.output()
+        with Broker(port=port) as b, subscriber(b, ["hanmq/hanmq_%s/#" % node]) as sub:
+            wait_online(sub, node, timeout=60)
+            go.set()
+            assert d.wait(60) == 0, d.output()
+            assert len(readings(sub, node)) == 3
+    finally:
+        d.stop()
+
+
+@pytest.mark.parametrize("problem", ["wrong password", "DNS failure"])
+def test_bad_broker_settings_are_logged_and_retried(problem):
+    users = {"meter": "right-password"}
+    with Broker(users=users) as b:
+        over = {"mqtt_user": "meter", "mqtt_password": "wrong-password"}
+        host = b.host
+        if problem == "DNS failure":
+            over, host = {}, "nonexistent.invalid"
+        d = simulate.SimulatedDongle([], host, b.port, node="bad0", script=lambda w: time.sleep(30), **over)
+        d.start()
+        try:
+            time.sleep(6)
+            assert d.proc.poll() is None, d.output()  # no crash
+            out = d.output()
+            assert "MQTT" in out
+            assert "right-password" not in out and "wrong-password" not in out  # no secrets
+            attempts = [line for line in out.splitlines() if "retry in" in line]
+            if problem == "wrong password":
+                assert "bad user name or password" in attempts[0]  # said plainly, once a minute
+            else:
+                assert 2 <= len(attempts) < 8, out  # retried with growing delays, not a busy loop
+                assert "nonexistent.invalid" in attempts[0]
+        finally:
+            d.stop()
+
+
+def test_long_replay_in_the_esp32_heap_with_a_flat_live_heap(broker):
+    node = "10e6"
+    frames = [FRAME[r["id"]] for v in VENDORS[:1] for r in norwegian(v)]
+    frames = (frames * 200)[:3000]
+    with subscriber(broker, ["hanmq/hanmq_%s/diagnostics" % node]) as sub:
+        d = run(node, broker, lambda w: replay.play(frames, w, speed=None), diagnostics_s=1)
+        d.start()
+        try:
+            assert d.wait(300) == 0, d.output()[-2000:]
+        finally:
+            d.stop()
+        free = [json.loads(p)["free_heap"] for t, p, r in sub.messages]
+    assert "MemoryError" not in d.output()
+    assert "frames read %d, good %d, bad 0" % (len(frames), len(frames)) in d.summary
+    assert len(free) >= 3
+    # live heap after collection: no growth from frame to frame
+    assert min(free[len(free) // 2 :]) >= free[1] - 2048, free
