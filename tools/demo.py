@@ -75,13 +75,7 @@ def main(argv=None):
     ap.add_argument("--broker", metavar="HOST:PORT", help="default: start a local broker")
     ap.add_argument("--heap", default=simulate.ESP32_HEAP)
     a = ap.parse_args(argv)
-    embedded = None
-    if a.broker:
-        host, port = a.broker.rsplit(":", 1)
-        port = int(port)
-    else:
-        embedded = brokers.Broker().start()
-        host, port = embedded.host, embedded.port
+    host, port, embedded = brokers.use(a.broker)
     print("demo: %s broker on %s:%d; subscribe to hanmq/# to see every topic"
           % (embedded.kind if embedded else "your", host, port), flush=True)
     stop, counts = threading.Event(), {}

@@ -152,15 +152,9 @@ def main(argv=None):
     )
     if not frames:
         ap.error("no frames")
-    embedded = None
-    if a.broker:
-        host, port = a.broker.rsplit(":", 1)
-        port = int(port)
-    else:
-        embedded = brokers.Broker().start()
-        host, port = embedded.host, embedded.port
-        if not a.quiet:
-            print("simulate: embedded %s broker on %s:%d" % (embedded.kind, host, port))
+    host, port, embedded = brokers.use(a.broker)
+    if embedded and not a.quiet:
+        print("simulate: embedded %s broker on %s:%d" % (embedded.kind, host, port))
     dongle = SimulatedDongle(
         frames, host, port, node=a.node, heap=a.heap,
         speed=None if a.speed == "max" else float(a.speed),
