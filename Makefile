@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 UMQTT := build/lib/umqtt/simple.py
 BOARD ?= esp32_devkit
 
-.PHONY: all venv test check demo simulate build decode bench clean
+.PHONY: all venv test check demo simulate broker build flash deploy capture decode bench clean
 
 all: test
 
@@ -40,9 +40,33 @@ check: $(STAMP)
 build: $(STAMP) $(UMQTT)
 	$(BIN)/python tools/build.py --board $(BOARD)
 
+## Erase a board and write the pinned MicroPython: make flash PORT=/dev/ttyUSB0 BOARD=esp32_devkit
+## [FIRMWARE=image.bin] (default: the pinned release, downloaded and checked) [BAUD=115200]
+## [KEEP_FILES=1] (write without erasing: config.json stays) [DRY_RUN=1]
+flash: $(STAMP)
+	$(BIN)/python tools/flash.py --port "$(PORT)" --board $(BOARD) \
+	  $(if $(FIRMWARE),--firmware "$(FIRMWARE)") $(if $(BAUD),--baud $(BAUD)) \
+	  $(if $(KEEP_FILES),--keep-files) $(if $(DRY_RUN),--dry-run)
+
+## Build and copy the changed files: make deploy PORT=/dev/ttyUSB0 BOARD=esp32_devkit
+## [CONFIG=local.json] (validated, installed as config.json) [DRY_RUN=1]
+deploy: $(STAMP) $(UMQTT)
+	$(BIN)/python tools/deploy.py --port "$(PORT)" --board $(BOARD) \
+	  $(if $(CONFIG),--config "$(CONFIG)") $(if $(DRY_RUN),--dry-run)
+
+## Record a meter: make capture PORT=/dev/ttyUSB0 [PARITY=N] [OUT=meter.hex] [SECONDS=60]
+## [REPL=1] (PORT is the dongle's USB port: read the meter through the dongle)
+capture: $(STAMP)
+	$(BIN)/python tools/capture.py "$(PORT)" $(if $(PARITY),--parity $(PARITY)) \
+	  $(if $(REPL),--repl) $(if $(SECONDS),--seconds $(SECONDS)) --out "$(or $(OUT),capture.hex)"
+
 ## One simulated dongle: make simulate VENDOR=Kaifa
 simulate: $(STAMP) $(UMQTT)
 	$(BIN)/python tools/simulate.py --corpus host_tests/frames/corpus.jsonl --vendor $(or $(VENDOR),Aidon) --speed $(or $(SPEED),5)
+
+## The embedded default broker in the foreground: make broker [PORT=1883]
+broker: $(STAMP)
+	$(BIN)/python tools/broker.py $(if $(PORT),--port $(PORT))
 
 ## Decode a hex capture: make decode FILE=capture.hex
 decode: $(STAMP)

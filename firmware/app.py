@@ -35,12 +35,34 @@ def node_name():
 def setup_mode(log, problem):
     """No usable settings: open the setup access point (portal), or wait."""
     log("W", "setup mode: %s", problem)
+    # The meter is not read in setup mode, and the dongle restarts when it ends: the
+    # decoder's memory (a fifth of the heap) goes to the setup page instead.
+    global Decoder, _FRAME_BUF
+    Decoder = _FRAME_BUF = None
+    import sys
+
+    for name in list(sys.modules):
+        if name == "han" or name.startswith("han."):
+            del sys.modules[name]
+    gc.collect()
     try:
         import portal
     except ImportError:
         log("W", "setup page not installed: write config.json and restart")
         return 3
-    return portal.run(log)
+    return portal.run(log, CONFIG_PATH)  # 0: settings saved (the portal is unloaded)
+
+
+def settings_asked():
+    """The status page's "change settings" leaves this file and restarts; the setup
+    portal removes it."""
+    import os
+
+    try:
+        os.stat(CONFIG_PATH + ".setup")
+        return True
+    except OSError:
+        return False
 
 
 class Dongle:
@@ -82,6 +104,11 @@ class Dongle:
             self.link.subscribe((cfg["ha_prefix"] + "/status").encode(), self.pub.on_ha_status)
         self.decoder = Decoder(self._on_reading, self._on_bad_frame, buf=_FRAME_BUF)
         self.meter = MeterUART(self.decoder, cfg["meter"], log)
+        self.status = None  # the status page (DESIGN.md 7), where the board serves one
+        if hw.status_addr():
+            from status import open_page
+
+            self.status = open_page(self, log, CONFIG_PATH, VERSION)  # None: no room
         self._led = False
         self._last_bytes = self.started
         self._last_diag = None
@@ -91,6 +118,8 @@ class Dongle:
 
     def _on_reading(self, rd):
         self.pub.on_reading(rd, self.decoder.frame)
+        if self.status is not None:
+            self.status.on_reading(rd)
         self._led = not self._led
         hw.led(self._led)
 
@@ -122,6 +151,8 @@ class Dongle:
             self._last_diag = now
             self.pub.set_diagnostics(self.diagnostics(now))
         self.pub.service()
+        if self.status is not None:
+            self.status.service(now)  # one bounded slice: never holds up the UART
         return got
 
     def healthy(self, now):
@@ -158,8 +189,14 @@ def load_config():
 def main():
     log = Log()
     cfg, problem = load_config()
-    if cfg is None or hw.button_held():
-        return setup_mode(log, problem or "button held at power-up")
+    asked = cfg is not None and settings_asked()
+    if cfg is None or asked or hw.button_held():
+        rc = setup_mode(log, problem or ("settings asked for" if asked else "button held at power-up"))
+        if rc == 0:
+            # Saved: start afresh with the new settings. Going on in this heap does not
+            # fit 96 KB: the setup modules' names stay interned and the heap is in pieces.
+            hw.reset()
+        return rc
     dongle = Dongle(cfg, log)
     gc.collect()
     # Collect once a quarter of the free heap has been allocated, rather than when it

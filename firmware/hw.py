@@ -42,6 +42,28 @@ def access_point():
     return network.WLAN(network.WLAN.IF_AP)
 
 
+def ap_open(essid):
+    """Start the open setup access point; returns its address (192.168.4.1)."""
+    ap = access_point()
+    ap.active(True)
+    ap.config(essid=essid, authmode=network.AUTH_OPEN)
+    return ap.ifconfig()[0]
+
+
+def ap_close():
+    access_point().active(False)
+
+
+def portal_ports():
+    """(HTTP, DNS) ports of the setup portal, on the access point's address."""
+    return 80, 53
+
+
+def status_addr():
+    """(address, port) of the status page in normal operation: every interface."""
+    return "0.0.0.0", 80
+
+
 _led = None
 
 

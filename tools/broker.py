@@ -355,7 +355,9 @@ def main(argv=None):
         ),
         flush=True,
     )
+    # SIGTERM, and SIGINT even when started in the background (where it is ignored)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         b.proc.wait()
         print("broker: %s exited" % b.kind, file=sys.stderr)

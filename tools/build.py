@@ -53,25 +53,59 @@ def _compile(src, dst, arch):
     return True
 
 
+def _sources():
+    """(source path, path in the tree) for every firmware file, sorted."""
+    out = []
+    for d, _, files in os.walk(FIRMWARE):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            src = os.path.join(d, name)
+            rel = os.path.relpath(src, FIRMWARE).replace(os.sep, "/")
+            out.append((src, rel if rel == "main.py" else rel[:-3] + ".mpy"))
+    return sorted(out, key=lambda p: p[1])
+
+
+def tree(board=None):
+    """The files a built tree holds, relative and with '/' separators, sorted: what
+    tools/deploy.py copies. A file in the out directory that is not listed (left by a
+    module since deleted or renamed) is removed by build()."""
+    names = [rel for _, rel in _sources()] + ["umqtt/simple.mpy"]
+    if board:
+        names.append("board.mpy")
+    return sorted(names)
+
+
+def _prune(out, keep, log):
+    """Remove .mpy files the tree no longer holds (only .mpy: build writes nothing else
+    but main.py, so a wrong --out loses nothing of yours)."""
+    for d, _, files in os.walk(out, topdown=False):
+        removed = False
+        for name in files:
+            rel = os.path.relpath(os.path.join(d, name), out).replace(os.sep, "/")
+            if name.endswith(".mpy") and rel not in keep:
+                os.remove(os.path.join(d, name))
+                removed = True
+                if log:
+                    log("build: removed stale %s" % rel)
+        if removed and d != out and not os.listdir(d):
+            os.rmdir(d)
+
+
 def build(out, board=None, log=print):
     """Write the deploy tree to `out`; board None: no board.py (the simulator has its
     own). Returns the files written, relative to out."""
     arch = board_arch(board) if board else None
     umqtt = fetch_umqtt.fetch(log=lambda *a: None)  # build/lib/umqtt/simple.py, hash checked
     os.makedirs(out, exist_ok=True)
+    _prune(out, set(tree(board)), log)
     written = []
-    for d, _, files in os.walk(FIRMWARE):
-        for name in sorted(files):
-            if not name.endswith(".py"):
-                continue
-            src = os.path.join(d, name)
-            rel = os.path.relpath(src, FIRMWARE)
-            if rel == "main.py":
-                shutil.copyfile(src, os.path.join(out, rel))
-                written.append(rel)
-                continue
-            if _compile(src, os.path.join(out, rel[:-3] + ".mpy"), arch):
-                written.append(rel[:-3] + ".mpy")
+    for src, rel in _sources():
+        if rel == "main.py":
+            shutil.copyfile(src, os.path.join(out, rel))
+            written.append(rel)
+        elif _compile(src, os.path.join(out, rel), arch):
+            written.append(rel)
     if _compile(umqtt, os.path.join(out, "umqtt", "simple.mpy"), arch):
         written.append("umqtt/simple.mpy")
     if board:

@@ -3,6 +3,8 @@
 #
 #   python tools/simulate.py --frames FILE [--broker HOST:PORT] [--speed X] [--heap SIZE]
 #   python tools/simulate.py --corpus host_tests/frames/corpus.jsonl --vendor Kamstrup
+#   python tools/simulate.py --setup [--config PATH] [--http-port N] [--dns-port M]
+#   python tools/simulate.py --config PATH [--http-port N] [--frames FILE]
 #
 # The unchanged firmware runs under the MicroPython unix port (micropython -X
 # heapsize=SIZE, default the ESP32's budget), with tools/sim/hw.py as its hardware
@@ -10,6 +12,13 @@
 # the meter's cadence or X times faster (--speed max: as fast as the UART takes it).
 # It publishes to the broker given, or to an embedded one started here. It exits when
 # the frames are played and the outbox is drained, with a one-line summary.
+#
+# With --setup the firmware starts in setup mode (the button held at power-up): the
+# setup page on http://127.0.0.1:N/ and the catch-all DNS on 127.0.0.1:M (the access
+# point is simulated), saving to PATH; after a save it goes on into normal operation.
+# With a valid --config instead, it starts normally and serves the status page on the
+# same port. Both run until Ctrl-C. Whenever the firmware resets itself (after saving
+# settings) it is started again, as a board reboots.
 
 import argparse
 import json
@@ -45,6 +54,14 @@ def module_path():
     return ":".join([os.path.join(HERE, "sim"), out, ".frozen"])
 
 
+#: Heap for trying the pages: the status page needs more than the ESP32's budget
+#: leaves on the 64-bit unix port (setup mode fits in ESP32_HEAP).
+PAGES_HEAP = "128k"
+
+#: Exit status of the firmware's simulated reset (tools/sim/hw.py RESET_EXIT).
+RESET_EXIT = 75
+
+
 def dongle_config(host, port, **over):
     cfg = {
         "v": 1,
@@ -63,8 +80,16 @@ class SimulatedDongle:
     """The firmware in a micropython process, fed by a replayed meter over TCP."""
 
     def __init__(self, frames, host, port, node="a1b2c3", speed=None, heap=ESP32_HEAP,
-                 workdir=None, bit_errors=0.0, noise=0, script=None, **config):
-        """script(write): plays the meter instead of the default replay of `frames`."""
+                 workdir=None, bit_errors=0.0, noise=0, script=None, setup=False,
+                 http_port=None, dns_port=None, config_file=None, scan=None, echo=False,
+                 uart_wait=60, **config):
+        """script(write): plays the meter instead of the default replay of `frames`.
+        host None: no settings are written (setup mode starts when config_file holds
+        none); setup: the setup button is held at power-up; http_port: the setup page,
+        then the status page, on 127.0.0.1:http_port; dns_port: the setup DNS; scan:
+        the Wi-Fi scan's networks [(ssid, rssi, security)]; echo: print the firmware's
+        output as it comes; uart_wait: seconds the meter waits for the firmware to
+        open its UART (None: for ever)."""
         self.frames = frames
         self.script = script
         self.node = node
@@ -72,12 +97,28 @@ class SimulatedDongle:
         self.heap = heap
         self.damage = dict(bit_errors=bit_errors, noise=noise)
         self.dir = workdir or tempfile.mkdtemp(prefix="hanmq-dongle-")
-        with open(os.path.join(self.dir, "config.json"), "w") as f:
-            json.dump(dongle_config(host, port, **config), f)
+        self.config_file = os.path.abspath(config_file or os.path.join(self.dir, "config.json"))
+        if host is not None:
+            with open(self.config_file, "w") as f:
+                json.dump(dongle_config(host, port, **config), f)
+        self.env = {"HANMQ_CONFIG": self.config_file}
+        if setup:
+            self.env["HANMQ_BUTTON"] = "1"
+        if http_port:
+            self.env["HANMQ_HTTP_PORT"] = str(http_port)
+        if dns_port:
+            self.env["HANMQ_DNS_PORT"] = str(dns_port)
+        if scan is not None:
+            self.env["HANMQ_SCAN"] = json.dumps(scan)
+        self.echo = echo
+        self.uart_wait = uart_wait
         self.proc = None
         self.lines = []
         self.summary = None
+        self.resets = 0  # restarts after the firmware's (simulated) reset
         self.played = threading.Event()
+        self._done = threading.Event()
+        self._stopped = False
 
     def start(self):
         srv = socket.socket()
@@ -86,22 +127,31 @@ class SimulatedDongle:
         srv.listen(1)
         uart = "127.0.0.1:%d" % srv.getsockname()[1]
         threading.Thread(target=self._play, args=(srv,), daemon=True).start()
-        env = dict(os.environ, MICROPYPATH=module_path(), HANMQ_UART=uart, HANMQ_NODE=self.node)
-        self.proc = subprocess.Popen(
-            [micropython(), "-X", "heapsize=" + self.heap, os.path.join(HERE, "sim", "run.py")],
-            cwd=self.dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
+        self._env = dict(os.environ, MICROPYPATH=module_path(), HANMQ_UART=uart, HANMQ_NODE=self.node)
+        self._env.update(self.env)
+        self._launch()
         threading.Thread(target=self._read_output, daemon=True).start()
         return self
 
+    def _launch(self):
+        self.proc = subprocess.Popen(
+            [micropython(), "-X", "heapsize=" + self.heap, os.path.join(HERE, "sim", "run.py")],
+            cwd=self.dir, env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+
     def _play(self, srv):
-        srv.settimeout(60)
+        # Every start of the firmware opens the UART anew: the meter plays to each.
+        srv.settimeout(self.uart_wait)
         try:
-            conn, _ = srv.accept()
+            while not self._stopped:
+                conn, _ = srv.accept()
+                threading.Thread(target=self._meter, args=(conn,), daemon=True).start()
         except OSError:
-            return
+            pass
         finally:
             srv.close()
+
+    def _meter(self, conn):
         try:
             if self.script:
                 self.script(conn.sendall)
@@ -114,47 +164,124 @@ class SimulatedDongle:
             self.played.set()
 
     def _read_output(self):
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            if line.startswith("hanmq: frames read"):
-                self.summary = line[len("hanmq: ") :]
+        while True:
+            for line in self.proc.stdout:
+                line = line.rstrip("\n")
+                self.lines.append(line)
+                if self.echo:
+                    print(line, flush=True)
+                if line.startswith("hanmq: frames read"):
+                    self.summary = line[len("hanmq: ") :]
+            if self.proc.wait() != RESET_EXIT or self._stopped:
+                break
+            # hw.reset(): start again, as a board reboots (the button is not held now)
+            self.resets += 1
+            self._env.pop("HANMQ_BUTTON", None)
+            self._launch()
+        self._done.set()
 
     def wait(self, timeout=None):
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self.played.wait(5)
+        """The firmware's exit status once it has stopped for good (restarts after a
+        reset are followed); subprocess.TimeoutExpired if it runs on."""
+        if not self._done.wait(timeout):
+            raise subprocess.TimeoutExpired("micropython", timeout)
+        self.played.wait(5)
+        return self.proc.returncode
 
     def stop(self):
+        self._stopped = True
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._done.wait(5)
 
     def output(self):
         return "\n".join(self.lines)
 
 
+def serve(a, frames):
+    """--setup / --config: run the firmware with its pages on loopback until Ctrl-C,
+    starting it again after each (simulated) reset."""
+    config_file = os.path.abspath(a.config or os.path.join(
+        tempfile.mkdtemp(prefix="hanmq-setup-"), "config.json"))
+    embedded = None
+    if not a.broker:
+        embedded = brokers.Broker().start()
+        print("simulate: embedded %s broker on %s:%d (enter it as the MQTT broker)"
+              % (embedded.kind, embedded.host, embedded.port))
+    print("simulate: settings in %s" % config_file)
+    print("simulate: pages on http://127.0.0.1:%d/, DNS on 127.0.0.1:%d (udp)"
+          % (a.http_port, a.dns_port))
+    speed = None if a.speed == "max" else float(a.speed)
+    forever = threading.Event()
+
+    def meter(write):  # the recorded frames (if any), then a silent meter
+        if frames:
+            replay.play(frames, write, speed=speed)
+        forever.wait()
+
+    dongle = SimulatedDongle(
+        [], None, None, node=a.node, heap=a.heap, script=meter, setup=a.setup,
+        http_port=a.http_port, dns_port=a.dns_port, config_file=config_file,
+        echo=True, uart_wait=None,
+    ).start()
+    try:
+        rc = dongle.wait()
+    except KeyboardInterrupt:
+        rc = 130
+    finally:
+        forever.set()
+        dongle.stop()
+        if embedded:
+            embedded.stop()
+    return 0 if rc in (0, 130) else 1
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run the unchanged firmware against a replayed meter.")
-    src = ap.add_mutually_exclusive_group(required=True)
+    src = ap.add_mutually_exclusive_group()
     src.add_argument("--frames", help="hex file, one frame per line (tools/decode.py format)")
     src.add_argument("--corpus", help="corpus.jsonl; pick frames with --vendor")
     ap.add_argument("--vendor", help="Aidon, Kaifa, Kamstrup or Landis+Gyr")
     ap.add_argument("--broker", metavar="HOST:PORT", help="default: start an embedded broker")
     ap.add_argument("--speed", default="1", help="times real time, or 'max' (default 1)")
-    ap.add_argument("--heap", default=ESP32_HEAP, help="MicroPython heap (default %s)" % ESP32_HEAP)
+    ap.add_argument("--heap", help="MicroPython heap (default %s; %s with --setup/--config)"
+                    % (ESP32_HEAP, PAGES_HEAP))
     ap.add_argument("--node", default="a1b2c3", help="chip id in hex: the node is hanmq_<id>")
     ap.add_argument("--quiet", action="store_true", help="print only the summary")
+    ap.add_argument("--setup", action="store_true",
+                    help="start in setup mode: setup page and DNS catch-all on 127.0.0.1")
+    ap.add_argument("--config", metavar="PATH",
+                    help="settings file; with valid settings and no --setup: the status page")
+    ap.add_argument("--http-port", type=int, default=8080, help="setup/status page port (8080)")
+    ap.add_argument("--dns-port", type=int, default=5353, help="setup DNS port (5353)")
     a = ap.parse_args(argv)
-    frames = (
-        replay.frames_from_hex(a.frames) if a.frames else replay.frames_from_corpus(a.corpus, a.vendor)
-    )
-    if not frames:
-        ap.error("no frames")
-    host, port, embedded = brokers.use(a.broker)
-    if embedded and not a.quiet:
-        print("simulate: embedded %s broker on %s:%d" % (embedded.kind, host, port))
+    serving = a.setup or a.config
+    if not serving and not (a.frames or a.corpus):
+        ap.error("one of --frames, --corpus, --setup or --config is required")
+    frames = []
+    if a.frames or a.corpus:
+        frames = (
+            replay.frames_from_hex(a.frames) if a.frames else replay.frames_from_corpus(a.corpus, a.vendor)
+        )
+        if not frames:
+            ap.error("no frames")
+    if serving:
+        if not a.heap:
+            a.heap = PAGES_HEAP
+            print("simulate: heap %s: at %s this 64-bit port has no room for the status page"
+                  % (PAGES_HEAP, ESP32_HEAP))
+        return serve(a, frames)
+    a.heap = a.heap or ESP32_HEAP
+    embedded = None
+    if a.broker:
+        host, port = a.broker.rsplit(":", 1)
+        port = int(port)
+    else:
+        embedded = brokers.Broker().start()
+        host, port = embedded.host, embedded.port
+        if not a.quiet:
+            print("simulate: embedded %s broker on %s:%d" % (embedded.kind, host, port))
     dongle = SimulatedDongle(
         frames, host, port, node=a.node, heap=a.heap,
         speed=None if a.speed == "max" else float(a.speed),

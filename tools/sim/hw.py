@@ -5,11 +5,32 @@
 # unchanged firmware under the MicroPython unix port with this directory first on
 # MICROPYPATH: the meter's UART is a TCP connection to a replayed meter
 # (HANMQ_UART=host:port), Wi-Fi is always joined, the chip id comes from HANMQ_NODE.
+# Setup mode: the access point is simulated on loopback: the portal serves HTTP on
+# 127.0.0.1:HANMQ_HTTP_PORT (default 8080) and DNS on 127.0.0.1:HANMQ_DNS_PORT
+# (default 5353); HANMQ_HTTP_PORT also turns on the status page in normal operation.
+# HANMQ_SCAN (JSON [[ssid, rssi, security], ...]) replaces the Wi-Fi scan's networks;
+# HANMQ_BUTTON=1 holds the setup button at power-up.
 
 import gc
+import json
 import os
 import socket
 from binascii import unhexlify
+
+#: Exit status of a simulated reset (hw.reset()): tools/simulate.py starts again.
+RESET_EXIT = 75
+
+#: What the scan finds by default: a mesh network seen twice, a hidden one, an open
+#: one, and a name that needs escaping in HTML.
+_SCAN = (
+    ("Hjemme", -48, 3),
+    ("Telenor2341ab", -63, 3),
+    ("Hjemme", -71, 3),
+    ("", -55, 3),
+    ("Get-2G-5A1F", -80, 4),
+    ("NTNU-guest", -86, 0),
+    ("Kaf\u00e9 <\"Ol'&>", -90, 0),
+)
 
 
 class _UART:
@@ -93,6 +114,13 @@ class _WLAN:
     def config(self, *a, **kw):
         return "hanmq-sim"
 
+    def scan(self):
+        # (ssid, bssid, channel, RSSI, security, hidden), as network.WLAN.scan()
+        nets = json.loads(os.getenv("HANMQ_SCAN")) if os.getenv("HANMQ_SCAN") else _SCAN
+        return [
+            (n[0].encode(), bytes(6), 1 + i % 11, n[1], n[2], not n[0]) for i, n in enumerate(nets)
+        ]
+
 
 def station():
     return _WLAN()
@@ -102,12 +130,35 @@ def access_point():
     return _WLAN()
 
 
+_ap = None
+
+
+def ap_open(essid):
+    global _ap
+    _ap = essid
+    print("[sim] access point %s up (simulated: the portal is on 127.0.0.1)" % essid)
+    return "127.0.0.1"
+
+
+def ap_close():
+    print("[sim] access point %s down" % _ap)
+
+
+def portal_ports():
+    return int(os.getenv("HANMQ_HTTP_PORT") or 8080), int(os.getenv("HANMQ_DNS_PORT") or 5353)
+
+
+def status_addr():
+    port = os.getenv("HANMQ_HTTP_PORT")
+    return ("127.0.0.1", int(port)) if port else None
+
+
 def led(on):
     pass
 
 
 def button_held():
-    return False
+    return os.getenv("HANMQ_BUTTON") == "1"
 
 
 def unique_id():
@@ -127,7 +178,8 @@ def watchdog(timeout_ms):
 
 
 def reset():
-    raise SystemExit(0)
+    print("[sim] reset")
+    raise SystemExit(RESET_EXIT)
 
 
 def free_heap():

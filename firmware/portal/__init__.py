@@ -1,0 +1,39 @@
+# portal/__init__.py: setup mode (access point, catch-all DNS, setup page) and the
+# HTTP server the status page shares.
+# MIT license; Copyright (c) 2026 hanmq
+#
+# Nothing is imported here: `import portal.http` (the status page) must not load the
+# setup modules. They are loaded by run() and dropped from RAM when it returns.
+
+import gc
+import sys
+
+
+def unload(*names):
+    """Drop modules (and their attribute on this package) so their memory can go."""
+    pkg = sys.modules.get("portal")
+    for name in names:
+        sys.modules.pop(name, None)
+        short = name[7:] if name.startswith("portal.") else None
+        if pkg is not None and short and hasattr(pkg, short):
+            delattr(pkg, short)
+    gc.collect()
+
+
+#: The setup server's connection buffers: 3 at once, a request head (or form body) of
+#: up to 1.5 KB each (a phone's form post has a head of about 600 bytes).
+SETUP_BUFS = 3
+SETUP_BUF = 1536
+
+
+def run(log, path):
+    """Setup mode: returns 0 once settings were saved to path."""
+    gc.collect()
+    bufs = [bytearray(SETUP_BUF) for _ in range(SETUP_BUFS)]  # before the imports
+    from portal import setup
+
+    try:
+        return setup.run(log, path, bufs)
+    finally:
+        unload("portal.setup", "portal.dns", "portal.http", "portal.pages", "portal.form",
+               "config", "portal")

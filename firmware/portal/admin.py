@@ -1,0 +1,101 @@
+# admin.py: the status page's requests in normal operation (loaded per visit).
+# MIT license; Copyright (c) 2026 hanmq
+#
+#   GET  /           latest values, the diagnostics published on MQTT (counters,
+#                    uptime, free heap, RSSI), connections, settings with secrets
+#                    masked, recent log lines
+#   POST /settings   restart into settings mode: the settings form on the home network
+#                    (portal/setup.py); the meter is not read until that is done
+#
+# Everything is behind the admin password (HTTP Basic, RFC 7617, any user name). The
+# page has its own small style: the setup pages' module is not loaded for it.
+
+import time
+
+from han import fields
+from portal.http import DENIED, authorized, error, esc, head
+from publisher import json_fields
+
+_HEAD = (
+    b'<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport '
+    b'content="width=device-width,initial-scale=1"><link rel=icon href="data:,">%s'
+    b"<title>hanmq</title><style>body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;"
+    b"max-width:34rem;padding:.6rem;background:#eef1f5;color:#16202c}section{background:"
+    b"#fff;border-radius:.5rem;padding:.5rem .9rem;margin:0 0 .8rem}h1{font-size:1.3rem}"
+    b"h2{font-size:1rem;margin:.3rem 0}table{width:100%%;border-collapse:collapse}"
+    b"td{border-bottom:1px solid #e6e9ee;padding:.25rem 0}td+td{text-align:right;"
+    b"padding-left:.5rem;word-break:break-all}pre{white-space:pre-wrap;font-size:.75rem}"
+    b"button{width:100%%;padding:.8rem;font-size:1rem;border:0;border-radius:.5rem;"
+    b"background:#0a5cc2;color:#fff}</style></head><body><h1>%s</h1>"
+)
+
+
+def handle(st, req):
+    """st: the StatusPage (status.py), which knows the dongle."""
+    if not authorized(req.auth, st.dongle.cfg["admin_password"]):
+        return (DENIED,)
+    if req.path == b"/" and req.method == b"GET":
+        return _status(st)
+    if req.path == b"/settings" and req.method == b"POST":
+        with open(st.path + ".setup", "w") as f:  # read once, by the next start
+            f.write("1")
+        st.log("I", "status page: settings form asked for: restarting")
+        st.restart = time.ticks_ms()
+        return (head(), _HEAD % (b'<meta http-equiv=refresh content="8;url=/">', b"Restarting"),
+                b"<section><p>hanmq restarts to show the settings form here. This page "
+                b"reloads by itself in a few seconds.</p></section>")
+    return (error(b"404 Not Found"),)
+
+
+def _table(title, rows):
+    yield b"<section><h2>%s</h2><table>" % title
+    for k, v in rows:
+        yield b"<tr><td>%s</td><td>%s</td></tr>" % (esc(k), esc(v))
+    yield b"</table></section>"
+
+
+def _status(st):
+    d = st.dongle
+    now = time.ticks_ms()
+    yield head()
+    yield _HEAD % (b"", b"hanmq status")
+    yield from _table(b"Meter", _meter(st, now))
+    yield from _table(b"Diagnostics", json_fields(d.diagnostics(now)))  # as on MQTT
+    yield from _table(b"Connections", _links(d))
+    yield from _table(b"Settings", json_fields(st.settings))
+    yield b"<section><h2>Recent log</h2><pre>"
+    for line in st.log.recent():
+        yield esc(line) + b"\n"
+    yield (
+        b"</pre></section><form method=post action=/settings><button>Change settings"
+        b"</button></form><p>The dongle restarts to show the settings form, and reads the "
+        b'meter again once you save or leave it. <a href="/">Refresh</a></p><p>hanmq %s '
+        b"&middot; %s</p></body></html>" % (st.version.encode(), d.node.encode())
+    )
+
+
+def _meter(st, now):
+    if st.last_ms is None:
+        yield "readings", "none yet"
+        return
+    yield "readings", "%d, the last %d s ago" % (st.readings, time.ticks_diff(now, st.last_ms) // 1000)
+    dec = st.dongle.decoder
+    if dec.unknown != st.unknown:
+        yield "last frame", "not understood"
+        return
+    rd = dec.reading  # the latest reading, as published
+    for fid in range(fields.COUNT):
+        if rd.has[fid]:
+            unit = fields.UNITS[fields.KINDS[fid]]
+            yield fields.name(fid), rd.value_text(fid) + (" " + unit if unit else "")
+
+
+def _links(d):
+    w = d.wifi
+    link = d.link
+    yield "wifi", ("joined " if w.up else "joining ") + w.ssid
+    yield "mqtt", "%s, %s:%d" % (link.state, link.host, link.port)
+    if link.last_error:
+        yield "mqtt_last_error", link.last_error
+    yield "readings_published", d.pub.published
+    yield "readings_waiting", len(d.pub.outbox)

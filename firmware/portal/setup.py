@@ -1,0 +1,196 @@
+# setup.py: setup mode: the settings form, on the setup access point or the home network.
+# MIT license; Copyright (c) 2026 hanmq
+#
+# Access point (no valid settings, or the button held at power-up): a phone joins the
+# open network hanmq-XXXX, its captive-portal probe is resolved by the catch-all DNS
+# to this dongle and redirected to the form, which the phone shows in its sign-in
+# sheet (style.md section 3). After a save the access point closes and run() returns;
+# the caller restarts into normal operation.
+#
+# Settings mode (asked for on the status page, which leaves the flag file path +
+# ".setup" and restarts): the same form on the home network, behind the admin
+# password, no DNS; a save, or ten minutes without one, restarts the dongle.
+
+import gc
+import os
+import time
+
+import config
+import hw
+from portal import form
+from portal.http import DENIED, Server, authorized, error, head, listen
+from portal.pages import esc, message
+
+#: Networks listed at most (a scan in a block of flats finds dozens).
+MAX_NETS = 20
+#: After a save, the answer page gets this long to go out.
+CLOSE_MS = 3000
+#: Settings mode gives up after this long without a save.
+SETTINGS_MS = 600000
+
+
+def redirect(location):
+    """302 with a short body: iOS opens its captive sheet only when there is one
+    (ESP-IDF captive portal example)."""
+    body = b'<a href="%s">Setup</a>' % location
+    return b"HTTP/1.0 302 Found\r\nLocation: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+        location, len(body), body)
+
+
+def scan():
+    """[(ssid, rssi, secure)] from a Wi-Fi scan: strongest first, each name once,
+    hidden networks and names that are not UTF-8 left out."""
+    try:
+        found = hw.station().scan()  # (ssid, bssid, channel, RSSI, security, hidden)
+    except OSError:
+        return []
+    best = {}
+    for t in found:
+        if not t[0] or t[5]:
+            continue
+        try:
+            name = str(t[0], "utf-8")
+        except ValueError:
+            continue
+        if name not in best or t[3] > best[name][0]:
+            best[name] = (t[3], t[4] != 0)
+    nets = [(n, best[n][0], best[n][1]) for n in best]
+    nets.sort(key=lambda n: (-n[1], n[0]))
+    return nets[:MAX_NETS]
+
+
+class Portal:
+    def __init__(self, log, path, bufs):
+        self.log = log
+        self.path = path
+        self.started = time.ticks_ms()
+        self.saved = None  # ticks of the save
+        hexid = "".join("%02x" % b for b in hw.unique_id())
+        self.topic = "hanmq/hanmq_" + hexid  # the default base topic
+        self.name = "hanmq-" + hexid[-4:]  # the last 2 bytes of the chip id
+        self.current = config.load(path)[0]
+        self.lan = False
+        try:
+            os.remove(path + ".setup")  # once only: the next start is a normal one
+            self.lan = self.current is not None
+        except OSError:
+            pass
+        self.dns = self.wifi = None
+        if self.lan:
+            from wifi import WiFi
+
+            c = self.current
+            self.wifi = WiFi(hw.station(), c["wifi_ssid"], c["wifi_password"], log)
+            ip, port = hw.status_addr()
+            where = "port %d on %s" % (port, c["wifi_ssid"])
+        else:
+            from portal.dns import DNSServer
+
+            ip = hw.ap_open(self.name)
+            port, dns_port = hw.portal_ports()
+            host = (ip if port == 80 else "%s:%d" % (ip, port)).encode()
+            self.hosts = (host, ip.encode() + b":80")
+            self.home = b"http://%s/" % host
+            self.dns = DNSServer(ip, dns_port)
+            where = "access point %s, http://%s/, DNS port %d" % (self.name, host.decode(), dns_port)
+        self.nets = scan()
+        self.http = Server(listen(ip, port, len(bufs)), self.handle, bufs, log, form.field)
+        log("I", "setup: %s, %d networks found", where, len(self.nets))
+
+    def close(self):
+        self.http.close()
+        if self.dns:
+            self.dns.close()
+            hw.ap_close()
+            self.log("I", "setup: access point %s closed", self.name)
+
+    def handle(self, req):
+        page = req.path == b"/" or req.path == b"/scan"
+        if self.lan:
+            if not authorized(req.auth, self.current["admin_password"]):
+                return (DENIED,)
+            if not page:
+                return (error(b"404 Not Found"),)
+        elif req.host and req.host not in self.hosts or not page:
+            # An OS probe, a page the phone had open, any unknown path: to the form
+            # (style.md section 3, guidance 1).
+            return (redirect(self.home),)
+        if req.method == b"POST":
+            return self._submit(req.form)
+        if req.method != b"GET":
+            return (error(b"405 Method Not Allowed", b"Allow: GET, POST\r\n"),)
+        if req.path == b"/scan":
+            self.nets = scan()
+        return self._form(self.current or config.defaults(), {})
+
+    def _footer(self):
+        gc.collect()
+        return b"%s &middot; free heap %d KB" % (self.name.encode(), hw.free_heap() // 1024)
+
+    def _form(self, values, errors):
+        yield head()
+        if self.lan:
+            note = b"Saving restarts the dongle with the new settings."
+        else:
+            note = b"Connect <b>%s</b> to your home network and MQTT broker." % self.name.encode()
+        if self.current:
+            note += b" The current settings are shown; passwords left empty are kept."
+        yield from form.page(values, errors, self.nets, form.stored(self.current),
+                             "hanmq settings" if self.lan else "hanmq setup", note,
+                             self._footer(), self.topic)
+
+    def _submit(self, fields):
+        values, errors = form.submit(fields, self.current, self.path)
+        if errors:
+            # which fields, never what was typed (a password may be among them)
+            self.log("W", "setup: not saved, check %s", ", ".join(sorted(errors)))
+            return self._form(values, errors)
+        self.saved = time.ticks_ms()
+        self.log("I", "setup: saved: Wi-Fi %s, MQTT %s:%s", values["wifi_ssid"],
+                 values["mqtt_host"], values["mqtt_port"])
+        return self._saved(values)
+
+    def _saved(self, values):
+        if self.lan:
+            text = b"hanmq restarts with the new settings."
+        else:
+            text = (
+                b"hanmq is joining <b>%s</b> and will publish to <b>%s:%s</b>. This access "
+                b"point closes now: join your home network again. The status page is at "
+                b"the dongle's address there, behind the admin password."
+                % (esc(values["wifi_ssid"]), esc(values["mqtt_host"]), esc(values["mqtt_port"]))
+            )
+        yield head()
+        yield from message("Saved", (text,), self.name.encode())
+
+    def service(self, now):
+        """One pass; returns (busy, finished)."""
+        busy = self.http.service(now)
+        if self.dns:
+            busy = self.dns.service() or busy
+        if self.wifi:
+            self.wifi.service(now)
+            if self.saved is None and time.ticks_diff(now, self.started) > SETTINGS_MS:
+                self.log("W", "setup: nothing saved: back to normal operation")
+                hw.reset()
+        done = self.saved is not None and (
+            not self.http.busy() or time.ticks_diff(now, self.saved) > CLOSE_MS)
+        return busy, done
+
+
+def run(log, path, bufs):
+    """Serve the form until settings are saved, then return 0 (the caller restarts).
+    bufs: the HTTP connections' buffers."""
+    p = Portal(log, path, bufs)
+    gc.collect()
+    log("I", "setup: free heap %d", hw.free_heap())
+    try:
+        while True:
+            busy, done = p.service(time.ticks_ms())
+            if done:
+                break
+            if not busy:
+                time.sleep_ms(10)
+    finally:
+        p.close()
+    return 0
