@@ -14,6 +14,7 @@ from han.decoder import Decoder  # noqa: E402
 from log import Log  # noqa: E402
 
 VERSION = "0.1.0"
+watchdog = None  # the running machine.WDT, once started (main.py keeps it fed after Ctrl-C)
 CONFIG_PATH = "config.json"
 
 #: The watchdog resets the board when the loop stops, or when the UART has been
@@ -203,7 +204,8 @@ def main():
     # runs out: garbage freed early leaves larger holes (MicroPython docs, "Control of
     # garbage collection").
     gc.threshold(gc.mem_free() // 4 + gc.mem_alloc())
-    wdt = hw.watchdog(WATCHDOG_MS) if cfg["watchdog"] else None
+    global watchdog
+    watchdog = wdt = hw.watchdog(WATCHDOG_MS) if cfg["watchdog"] else None
     while True:
         now = time.ticks_ms()
         busy = dongle.step(now)

@@ -90,6 +90,14 @@ def watchdog(timeout_ms):
     return machine.WDT(timeout=timeout_ms)
 
 
+def keep_fed(wdt):
+    """After Ctrl-C the loop no longer feeds the watchdog; a timer does, so a session at
+    the REPL is not cut short by a reset. (A soft reset stops the timer: then the
+    watchdog resets the board within a minute, which restarts the firmware.)"""
+    t = machine.Timer(0)
+    t.init(period=10000, mode=machine.Timer.PERIODIC, callback=lambda _: wdt.feed())
+
+
 def reset():
     machine.reset()
 

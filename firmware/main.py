@@ -4,7 +4,13 @@ import app
 
 try:
     app.main()
-except Exception as e:  # Ctrl-C (KeyboardInterrupt) still reaches the REPL
+except KeyboardInterrupt:  # Ctrl-C: to the REPL, with the watchdog kept fed
+    if app.watchdog is not None:
+        import hw
+
+        hw.keep_fed(app.watchdog)
+    raise
+except Exception as e:
     import sys
     import time
 

@@ -183,6 +183,8 @@ def test_broker_outage_loses_no_hourly_reading(broker):
         wait_online(sub, node, timeout=60)
         reconnected.set()
         assert d.wait(120) == 0, d.output()
+        # QoS 0: wait for the last reading to reach the subscriber before closing it
+        sub.wait_for(lambda t, p, r: t.endswith("/reading") and b"2024-09-21" in p, 10)
     finally:
         d.stop()
         sub.close()

@@ -177,6 +177,10 @@ def watchdog(timeout_ms):
     return _WDT()
 
 
+def keep_fed(wdt):
+    pass
+
+
 def reset():
     print("[sim] reset")
     raise SystemExit(RESET_EXIT)
