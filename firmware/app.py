@@ -68,7 +68,6 @@ def settings_asked():
 
 class Dongle:
     def __init__(self, cfg, log):
-        from ha import Discovery
         from meter_uart import MeterUART
         from mqtt_link import MQTTLink
         from publisher import Publisher
@@ -94,7 +93,7 @@ class Dongle:
         )
         disc = None
         if cfg["ha_discovery"]:
-            disc = Discovery(cfg["ha_prefix"], node, base, VERSION)
+            disc = (cfg["ha_prefix"], node, base, VERSION)  # ha.py loads while announcing
         # Hourly readings kept through an outage: a third of the heap left now, at most
         # 12 KB (about 20 hours of 3-phase list 3).
         gc.collect()

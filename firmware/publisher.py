@@ -14,11 +14,13 @@
 # last value accepted: a meter does not run backwards.
 
 import gc
+import sys
 from binascii import hexlify
 
-from ha import DIAGNOSTICS
 from han import fields
 from outbox import Outbox
+
+_DIAGNOSTICS = 10  # len(ha.DIAGNOSTICS): ha is loaded only while announcing
 
 _ENERGY_KINDS = (fields.K_WH, fields.K_VARH)
 
@@ -62,6 +64,9 @@ class Publisher:
         self.link = link
         self.base = base.encode() if isinstance(base, str) else base
         self._prefix = self.base + b"/"
+        # A Discovery, or the arguments of one: then ha.py is loaded only while there
+        # is something to announce, and dropped after (it is rarely needed: at each
+        # connect, and when Home Assistant restarts).
         self.discovery = discovery
         self.raw = raw
         self.outbox = Outbox(budget)
@@ -75,6 +80,7 @@ class Publisher:
         self._progress = 0  # messages of the outbox head already sent
         self._announce = []  # discovery messages still to send: field ids, then -1-i for diagnostics
         self._diagnostics = None
+        self._loaded = None  # the Discovery while announcing, when loaded on demand
 
     # -- from the decoder ------------------------------------------------------
 
@@ -143,7 +149,7 @@ class Publisher:
         if self.discovery is None:
             return
         self._announce = [fid for fid in range(fields.COUNT) if self._seen[fid]]
-        self._announce += [-1 - i for i in range(len(DIAGNOSTICS))]
+        self._announce += [-1 - i for i in range(_DIAGNOSTICS)]
 
     # -- the loop ----------------------------------------------------------------
 
@@ -164,6 +170,8 @@ class Publisher:
                 if not self._send_discovery(self._announce[0]):
                     break
                 self._announce.pop(0)
+                if not self._announce:
+                    self._unload_discovery()
             elif len(self.outbox):
                 entry = self.outbox.peek()
                 if not self._send_reading(entry):
@@ -182,8 +190,22 @@ class Publisher:
             sent += 1
         return sent
 
-    def _send_discovery(self, item):
+    def _discovery(self):
         d = self.discovery
+        if isinstance(d, tuple):
+            from ha import Discovery
+
+            d = self._loaded = Discovery(*d)
+        return d
+
+    def _unload_discovery(self):
+        if isinstance(self.discovery, tuple) and self._loaded is not None:
+            self._loaded = None
+            sys.modules.pop("ha", None)
+            gc.collect()
+
+    def _send_discovery(self, item):
+        d = self._loaded or self._discovery()
         dev = d.device(*self._device)
         msg = d.for_field(item, dev) if item >= 0 else d.for_diagnostic(-1 - item, dev)
         return msg is None or self.link.publish(msg[0], msg[1], True)

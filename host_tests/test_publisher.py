@@ -195,3 +195,24 @@ def test_discovery_again_when_home_assistant_comes_online():
 )
 def test_labels(name, text):
     assert label(name) == text
+
+
+def test_discovery_loaded_only_while_announcing():
+    import sys
+
+    import ha
+    import publisher
+
+    assert publisher._DIAGNOSTICS == len(ha.DIAGNOSTICS)
+    eager_link, eager, eager_dec = make()
+    lazy_link = RecordingLink()
+    lazy = Publisher(lazy_link, "hanmq/hanmq_a1b2c3", ("homeassistant", "hanmq_a1b2c3", "hanmq/hanmq_a1b2c3", "0.1.0"))
+    lazy_dec = Decoder(lambda rd: lazy.on_reading(rd, lazy_dec.frame))
+    for pub, dec in ((eager, eager_dec), (lazy, lazy_dec)):
+        pub.on_connect()
+        dec.feed(AIDON_L3)
+        pub.service()
+        pub.service()
+    assert lazy_link.sent == eager_link.sent  # the same messages either way
+    assert lazy._loaded is None and "ha" not in sys.modules  # and ha.py is gone again
+    sys.modules["ha"] = ha
