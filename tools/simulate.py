@@ -199,6 +199,21 @@ class SimulatedDongle:
         return "\n".join(self.lines)
 
 
+def run_to_end(dongle, embedded=None, meter_done=None):
+    """Wait for the firmware to finish (or Ctrl-C: 130), then stop everything started."""
+    try:
+        rc = dongle.wait()
+    except KeyboardInterrupt:
+        rc = 130
+    finally:
+        if meter_done is not None:
+            meter_done.set()
+        dongle.stop()
+        if embedded:
+            embedded.stop()
+    return rc
+
+
 def serve(a, frames):
     """--setup / --config: run the firmware with its pages on loopback until Ctrl-C,
     starting it again after each (simulated) reset."""
@@ -225,15 +240,7 @@ def serve(a, frames):
         http_port=a.http_port, dns_port=a.dns_port, config_file=config_file,
         echo=True, uart_wait=None,
     ).start()
-    try:
-        rc = dongle.wait()
-    except KeyboardInterrupt:
-        rc = 130
-    finally:
-        forever.set()
-        dongle.stop()
-        if embedded:
-            embedded.stop()
+    rc = run_to_end(dongle, embedded, forever)
     return 0 if rc in (0, 130) else 1
 
 
@@ -273,27 +280,14 @@ def main(argv=None):
                   % (PAGES_HEAP, ESP32_HEAP))
         return serve(a, frames)
     a.heap = a.heap or ESP32_HEAP
-    embedded = None
-    if a.broker:
-        host, port = a.broker.rsplit(":", 1)
-        port = int(port)
-    else:
-        embedded = brokers.Broker().start()
-        host, port = embedded.host, embedded.port
-        if not a.quiet:
-            print("simulate: embedded %s broker on %s:%d" % (embedded.kind, host, port))
+    host, port, embedded = brokers.use(a.broker)
+    if embedded and not a.quiet:
+        print("simulate: embedded %s broker on %s:%d" % (embedded.kind, host, port))
     dongle = SimulatedDongle(
         frames, host, port, node=a.node, heap=a.heap,
         speed=None if a.speed == "max" else float(a.speed),
     ).start()
-    try:
-        rc = dongle.wait()
-    except KeyboardInterrupt:
-        rc = 130
-    finally:
-        dongle.stop()
-        if embedded:
-            embedded.stop()
+    rc = run_to_end(dongle, embedded)
     if not a.quiet:
         print(dongle.output())
     print(dongle.summary or "simulate: the firmware stopped (exit %s) before finishing" % rc)
