@@ -28,8 +28,7 @@ class Outbox:
         self._keep.append(payload)
         self._bytes += len(payload)
         while self._bytes > self.budget and len(self._keep) > 1:
-            self._bytes -= len(self._keep.pop(0))
-            self.dropped += 1
+            self.shed()
 
     def shed(self):
         """Drop the oldest waiting reading to free memory."""
