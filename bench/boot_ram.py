@@ -34,6 +34,7 @@ import gc, sys
 gc.collect()
 start = gc.mem_alloc()
 import app
+import dongle
 import config
 del sys.modules['config']
 from ha import Discovery

@@ -1,5 +1,5 @@
-# app.py: the dongle: meter UART -> decoder -> publisher -> MQTT, with Wi-Fi,
-# watchdog and status LED. Only this module knows all the others.
+# app.py: start-up: read the settings, then run the dongle (dongle.py) or, without
+# usable settings, setup mode (portal/). The meter is read in both.
 # MIT license; Copyright (c) 2026 hanmq
 
 import gc
@@ -13,45 +13,29 @@ import hw  # noqa: E402
 from han.decoder import Decoder  # noqa: E402
 from log import Log  # noqa: E402
 
-VERSION = "0.1.0"
 watchdog = None  # the running machine.WDT, once started (main.py keeps it fed after Ctrl-C)
 CONFIG_PATH = "config.json"
 
-#: The watchdog resets the board when the loop stops, or when the UART has been
-#: silent this long (a wedged driver); a meter pushes at least every 10 s.
+#: The watchdog resets the board when the loop stops (or the UART is wedged: see
+#: dongle.SILENT_MS).
 WATCHDOG_MS = 60000
-SILENT_MS = 600000
 
 
-def free_heap():
-    gc.collect()  # the live heap, not what the collector has yet to find
-    return hw.free_heap()
-
-
-def node_name():
-    uid = hw.unique_id()
-    return "hanmq_" + "".join("%02x" % b for b in uid)
-
-
-def setup_mode(log, problem):
-    """No usable settings: open the setup access point (portal), or wait."""
+def setup_mode(log, problem, cfg):
+    """No usable settings, or settings asked for: the setup page (portal/). The meter
+    is read meanwhile, so the page can show that the cable works; nothing is
+    published. Returns 0 once settings were saved."""
     log("W", "setup mode: %s", problem)
-    # The meter is not read in setup mode, and the dongle restarts when it ends: the
-    # decoder's memory (a fifth of the heap) goes to the setup page instead.
-    global Decoder, _FRAME_BUF
-    Decoder = _FRAME_BUF = None
-    import sys
+    from meter_uart import MeterUART
 
-    for name in list(sys.modules):
-        if name == "han" or name.startswith("han."):
-            del sys.modules[name]
+    meter = MeterUART(Decoder(buf=_FRAME_BUF), cfg["meter"] if cfg else "auto", log)
     gc.collect()
     try:
         import portal
     except ImportError:
         log("W", "setup page not installed: write config.json and restart")
         return 3
-    return portal.run(log, CONFIG_PATH)  # 0: settings saved (the portal is unloaded)
+    return portal.run(log, CONFIG_PATH, meter)
 
 
 def settings_asked():
@@ -64,113 +48,6 @@ def settings_asked():
         return True
     except OSError:
         return False
-
-
-class Dongle:
-    def __init__(self, cfg, log):
-        from meter_uart import MeterUART
-        from mqtt_link import MQTTLink
-        from publisher import Publisher
-        from wifi import WiFi
-
-        self.log = log
-        self.cfg = cfg
-        node = node_name()
-        self.node = node
-        base = cfg["mqtt_base_topic"] or "hanmq/" + node
-        self.started = time.ticks_ms()
-        self.wifi = WiFi(hw.station(), cfg["wifi_ssid"], cfg["wifi_password"], log)
-        self.link = MQTTLink(
-            cfg["mqtt_client_id"] or node,
-            cfg["mqtt_host"],
-            cfg["mqtt_port"],
-            user=cfg["mqtt_user"] or None,
-            password=cfg["mqtt_password"] or None,
-            tls=cfg["mqtt_tls"],
-            will_topic=(base + "/status").encode(),
-            will_msg=b"offline",
-            log=log,
-        )
-        disc = None
-        if cfg["ha_discovery"]:
-            disc = (cfg["ha_prefix"], node, base, VERSION)  # ha.py loads while announcing
-        # Hourly readings kept through an outage: a third of the heap left now, at most
-        # 12 KB (about 20 hours of 3-phase list 3).
-        gc.collect()
-        budget = max(2048, min(12288, gc.mem_free() // 3))
-        self.pub = Publisher(self.link, base, disc, cfg["raw_frames"], budget, log=log)
-        self.link.on_connect = self.pub.on_connect
-        if disc is not None:
-            self.link.subscribe((cfg["ha_prefix"] + "/status").encode(), self.pub.on_ha_status)
-        self.decoder = Decoder(self._on_reading, self._on_bad_frame, buf=_FRAME_BUF)
-        self.meter = MeterUART(self.decoder, cfg["meter"], log)
-        self.status = None  # the status page (DESIGN.md 7), where the board serves one
-        if hw.status_addr():
-            from status import open_page
-
-            self.status = open_page(self, log, CONFIG_PATH, VERSION)  # None: no room
-        self._led = False
-        self._last_bytes = self.started
-        self._last_diag = None
-        self._diag_ms = cfg["diagnostics_s"] * 1000
-        log("I", "hanmq %s node %s, publishing to %s:%d under %s", VERSION, node,
-            cfg["mqtt_host"], cfg["mqtt_port"], base)
-
-    def _on_reading(self, rd):
-        self.pub.on_reading(rd, self.decoder.frame)
-        if self.status is not None:
-            self.status.on_reading(rd)
-        self._led = not self._led
-        hw.led(self._led)
-
-    def _on_bad_frame(self, reason, offset):
-        self.log("D", "frame at byte %d: %s", offset, reason)
-
-    def diagnostics(self, now):
-        d = self.decoder
-        return (
-            '{"frames_good": %d, "frames_bad_crc": %d, "frames_bad_length": %d, '
-            '"frames_unknown": %d, "uptime": %d, "free_heap": %d, "rssi": %d, '
-            '"reconnects": %d, "outbox_dropped": %d, "energy_rejected": %d}'
-            % (
-                d.good, d.bad_crc, d.bad_length, d.unknown,
-                time.ticks_diff(now, self.started) // 1000, free_heap(), self.wifi.rssi(),
-                self.link.reconnects, self.pub.outbox.dropped, self.pub.energy_rejected,
-            )
-        ).encode()
-
-    def step(self, now):
-        """One turn of the loop; returns True while there is work (host runs end
-        when the replayed meter has finished and everything is delivered)."""
-        got = self.meter.poll()
-        if got:
-            self._last_bytes = now
-        if self.wifi.service(now):
-            self.link.service(now)
-        if self._last_diag is None or time.ticks_diff(now, self._last_diag) >= self._diag_ms:
-            self._last_diag = now
-            self.pub.set_diagnostics(self.diagnostics(now))
-        self.pub.service()
-        if self.status is not None:
-            self.status.service(now)  # one bounded slice: never holds up the UART
-        return got
-
-    def healthy(self, now):
-        return (
-            time.ticks_diff(now, self._last_bytes) < SILENT_MS
-            or time.ticks_diff(now, self.started) < SILENT_MS
-        )
-
-    def idle(self):
-        return self.meter.closed() and not self.pub.pending()
-
-    def summary(self):
-        d = self.decoder
-        gc.collect()
-        return "frames read %d, good %d, bad %d, published %d; heap free %d of %d" % (
-            d.good + d.bad_crc + d.bad_length, d.good, d.bad_crc + d.bad_length, self.pub.published,
-            gc.mem_free(), gc.mem_free() + gc.mem_alloc(),
-        )
 
 
 def load_config():
@@ -191,13 +68,15 @@ def main():
     cfg, problem = load_config()
     asked = cfg is not None and settings_asked()
     if cfg is None or asked or hw.button_held():
-        rc = setup_mode(log, problem or ("settings asked for" if asked else "button held at power-up"))
-        if rc == 0:
+        why = problem or ("settings asked for" if asked else "button held at power-up")
+        if setup_mode(log, why, cfg) == 0:
             # Saved: start afresh with the new settings. Going on in this heap does not
             # fit 96 KB: the setup modules' names stay interned and the heap is in pieces.
             hw.reset()
-        return rc
-    dongle = Dongle(cfg, log)
+        return 3
+    from dongle import Dongle
+
+    dongle = Dongle(cfg, log, Decoder(buf=_FRAME_BUF), CONFIG_PATH)
     gc.collect()
     # Collect once a quarter of the free heap has been allocated, rather than when it
     # runs out: garbage freed early leaves larger holes (MicroPython docs, "Control of
@@ -207,7 +86,12 @@ def main():
     watchdog = wdt = hw.watchdog(WATCHDOG_MS) if cfg["watchdog"] else None
     while True:
         now = time.ticks_ms()
-        busy = dongle.step(now)
+        try:
+            busy = dongle.step(now)
+        except MemoryError:  # the last line of defence: the loop (and the meter) go on
+            gc.collect()
+            log("W", "heap full: turn skipped")
+            busy = True
         if wdt is not None and dongle.healthy(now):
             wdt.feed()
         if not busy:

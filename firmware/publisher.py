@@ -113,11 +113,17 @@ class Publisher:
         try:
             js = rd.to_json().encode()
         except MemoryError:
-            # The heap is short (a long outage filled the outbox): give up the oldest
-            # waiting reading rather than this one, and try once more.
+            # The heap is short (a long outage filled the outbox, or a page is being
+            # served): give up the oldest waiting reading rather than this one, and try
+            # once more; failing that, this reading is lost (counted), not the dongle.
             self.outbox.shed()
             gc.collect()
-            js = rd.to_json().encode()
+            try:
+                js = rd.to_json().encode()
+            except MemoryError:
+                self.outbox.dropped += 1
+                self._log("W", "heap full: reading dropped")
+                return
         self.outbox.put(js, rd.list_no == 3)
         if self.link.connected():
             if self.raw and frame is not None:
@@ -163,32 +169,43 @@ class Publisher:
 
     def service(self):
         """Send what is waiting, at most `burst` messages. Returns messages sent."""
-        link = self.link
         sent = 0
-        while sent < self.burst and link.connected():
-            if self._announce and self.discovery is not None:
-                if not self._send_discovery(self._announce[0]):
+        while sent < self.burst and self.link.connected():
+            try:
+                if not self._send_next():
                     break
-                self._announce.pop(0)
-                if not self._announce:
-                    self._unload_discovery()
-            elif len(self.outbox):
-                entry = self.outbox.peek()
-                if not self._send_reading(entry):
-                    break
-                self.outbox.pop()
-                self.published += 1
-            elif self._diagnostics is not None:
-                js = self._diagnostics
-                if not link.publish(self.base + b"/diagnostics", js):
-                    break
-                for name, value in json_fields(js):
-                    link.publish(self._prefix + name, value)
-                self._diagnostics = None
-            else:
+            except MemoryError:
+                # No room just now (a page being served, an outage's outbox): what was
+                # not sent stays queued for a later turn.
+                gc.collect()
                 break
             sent += 1
         return sent
+
+    def _send_next(self):
+        """One message out, oldest work first; False when nothing was sent."""
+        link = self.link
+        if self._announce and self.discovery is not None:
+            if not self._send_discovery(self._announce[0]):
+                return False
+            self._announce.pop(0)
+            if not self._announce:
+                self._unload_discovery()
+        elif len(self.outbox):
+            if not self._send_reading(self.outbox.peek()):
+                return False
+            self.outbox.pop()
+            self.published += 1
+        elif self._diagnostics is not None:
+            js = self._diagnostics
+            if not link.publish(self.base + b"/diagnostics", js):
+                return False
+            for name, value in json_fields(js):
+                link.publish(self._prefix + name, value)
+            self._diagnostics = None
+        else:
+            return False
+        return True
 
     def _discovery(self):
         d = self.discovery

@@ -44,6 +44,12 @@ def silent(write):
     time.sleep(120)
 
 
+def kaifa_then_silent(write):
+    """The meter in setup mode: every Kaifa recording once, then nothing."""
+    replay.play([bytes.fromhex(r["hex"]) for r in KAIFA], write, speed=None)
+    time.sleep(120)
+
+
 def wait_output(d, text, timeout=10):
     """The firmware's output once it holds text (it is read by a thread: it lags)."""
     deadline = time.monotonic() + timeout
@@ -70,7 +76,7 @@ def portal():
     to it: the tests that save start their own."""
     http, dns = free_port(), free_port()
     d = simulate.SimulatedDongle([], None, None, node=NODE, setup=True, http_port=http,
-                                 dns_port=dns, script=silent, heap=SETUP_HEAP).start()
+                                 dns_port=dns, script=kaifa_then_silent, heap=SETUP_HEAP).start()
     d.http, d.dns = http, dns
     pc.wait_port(http, proc=d.proc)
     yield d
@@ -114,9 +120,27 @@ def test_access_point_and_setup_page(portal):
     # the free heap with the portal running, in the ESP32's budget
     kb = int(re.search(r"free heap (\d+) KB", page).group(1))
     logged = int(re.search(r"setup: free heap (\d+)", out).group(1))
-    print("setup mode, 96 KB heap: %d bytes free at start, %d KB while serving the page"
-          % (logged, kb))
+    print("setup mode, %s heap, the meter read: %d bytes free at start, %d KB while serving "
+          "the page" % (SETUP_HEAP, logged, kb))
     assert kb >= 6 and logged >= 8000
+
+
+def test_setup_page_shows_what_the_meter_sends(portal):
+    """The meter is read in setup mode (in the same heap): the page says what came."""
+    power = model = None
+    for r in KAIFA:
+        reading = EXPECTED[r["id"]]["reading"]
+        power = reading.get("active_power_import", power)
+        model = reading.get("meter_type", model)
+    deadline = time.monotonic() + 10
+    while True:
+        page = setup_page(portal.http)
+        line = re.search(r"<p id=meter>(.*?)</p>", page).group(1)
+        if "%d readings" % len(KAIFA) in line or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert line.startswith("Kaifa %s: <b>%s W</b> now. %d readings, the last "
+                           % (model, json.dumps(power), len(KAIFA))), line
 
 
 def test_bad_submissions_store_nothing_and_keep_the_heap(portal):

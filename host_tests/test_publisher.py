@@ -73,6 +73,26 @@ def test_json_and_one_topic_per_field():
         assert (text == value) if isinstance(value, str) else (json.loads(text) == value)
 
 
+def test_a_full_heap_loses_the_reading_not_the_dongle(monkeypatch):
+    """No room for a reading's JSON even after shedding: that reading is dropped and
+    counted, nothing raises, and the next one goes out."""
+    from han.reading import Reading
+
+    link, pub, dec = make(ha=False)
+    dec.feed(AIDON_L3)
+
+    def full(self):
+        raise MemoryError("memory allocation failed, allocating 391 bytes")
+
+    monkeypatch.setattr(Reading, "to_json", full)
+    dec.feed(AIDON_L3_NEXT)
+    assert pub.outbox.dropped == 1 and len(readings(link)) == 1
+    monkeypatch.undo()
+    dec.feed(AIDON_L3_NEXT)
+    pub.service()
+    assert len(readings(link)) == 2 and pub.outbox.dropped == 1
+
+
 def test_json_fields_reads_our_json_without_floats():
     js = b'{"meter_id": "a\\"b\\\\c", "active_power_import_total": 10049.926, "x": 1}'
     assert list(json_fields(js)) == [

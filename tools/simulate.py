@@ -58,6 +58,19 @@ def module_path():
 #: leaves on the 64-bit unix port (setup mode fits in ESP32_HEAP).
 PAGES_HEAP = "128k"
 
+#: What the simulated Wi-Fi scan finds unless told otherwise: a mesh network seen
+#: twice, a hidden one, an open one, and a name that needs escaping in HTML.
+#: (ssid, RSSI in dBm, security: 0 open)
+SCAN = (
+    ("Hjemme", -48, 3),
+    ("Telenor2341ab", -63, 3),
+    ("Hjemme", -71, 3),
+    ("", -55, 3),
+    ("Get-2G-5A1F", -80, 4),
+    ("NTNU-guest", -86, 0),
+    ("Kaf\u00e9 <\"Ol'&>", -90, 0),
+)
+
 #: Exit status of the firmware's simulated reset (tools/sim/hw.py RESET_EXIT).
 RESET_EXIT = 75
 
@@ -108,8 +121,7 @@ class SimulatedDongle:
             self.env["HANMQ_HTTP_PORT"] = str(http_port)
         if dns_port:
             self.env["HANMQ_DNS_PORT"] = str(dns_port)
-        if scan is not None:
-            self.env["HANMQ_SCAN"] = json.dumps(scan)
+        self.env["HANMQ_SCAN"] = json.dumps(SCAN if scan is None else scan)
         self.echo = echo
         self.uart_wait = uart_wait
         self.proc = None

@@ -13,11 +13,12 @@ class Decoder:
     on_reading(reading) is called for each decoded frame with one Reading object that
     is reused for the next frame: read it during the call, do not keep it.
     on_error(reason, offset) gets every frame that failed a check or could not be
-    decoded, with its stream offset. `frame` views the raw frame during the calls."""
+    decoded, with its stream offset. `frame` views the raw frame during the calls.
+    Both may be set or replaced later (attributes of the same names)."""
 
-    def __init__(self, on_reading, on_error=None, size=MAX_FRAME, buf=None):
-        self._on_reading = on_reading
-        self._on_error = on_error
+    def __init__(self, on_reading=None, on_error=None, size=MAX_FRAME, buf=None):
+        self.on_reading = on_reading
+        self.on_error = on_error
         self.framer = Framer(self._on_frame, self._on_framer_error, size, buf)
         self.reading = Reading()
         self.manufacturer = None  # last maker seen on this stream
@@ -45,8 +46,8 @@ class Decoder:
         return self.framer.frame
 
     def _on_framer_error(self, code, offset):
-        if self._on_error:
-            self._on_error(ERROR_TEXT[code], offset)
+        if self.on_error:
+            self.on_error(ERROR_TEXT[code], offset)
 
     def _on_frame(self, info):
         rd = self.reading
@@ -57,10 +58,11 @@ class Decoder:
             err = E_MALFORMED
         if err is not None:
             self.unknown += 1
-            if self._on_error:
-                self._on_error(err, self.framer.offset)
+            if self.on_error:
+                self.on_error(err, self.framer.offset)
             return
         if rd.has[fields.METER_MANUFACTURER]:
             self.manufacturer = rd.text[fields.METER_MANUFACTURER]
         self.decoded += 1
-        self._on_reading(rd)
+        if self.on_reading:
+            self.on_reading(rd)

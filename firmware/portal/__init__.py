@@ -20,20 +20,22 @@ def unload(*names):
     gc.collect()
 
 
-#: The setup server's connection buffers: 3 at once, a request head (or form body) of
-#: up to 1.5 KB each (a phone's form post has a head of about 600 bytes).
+#: The setup server's connection buffers: 3 at once, each holding a request head of
+#: up to 1.25 KB, then its form body (at most 1 KB: http.BODY_MAX). A phone's form
+#: post has a head of about 600 bytes.
 SETUP_BUFS = 3
-SETUP_BUF = 1536
+SETUP_BUF = 1280
 
 
-def run(log, path):
-    """Setup mode: returns 0 once settings were saved to path."""
+def run(log, path, meter=None):
+    """Setup mode: returns 0 once settings were saved to path. meter: the MeterUART,
+    read meanwhile so the page can show what the meter sends."""
     gc.collect()
     bufs = [bytearray(SETUP_BUF) for _ in range(SETUP_BUFS)]  # before the imports
     from portal import setup
 
     try:
-        return setup.run(log, path, bufs)
+        return setup.run(log, path, bufs, meter)
     finally:
         unload("portal.setup", "portal.dns", "portal.http", "portal.pages", "portal.form",
                "config", "portal")

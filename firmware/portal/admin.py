@@ -5,7 +5,7 @@
 #                    uptime, free heap, RSSI), connections, settings with secrets
 #                    masked, recent log lines
 #   POST /settings   restart into settings mode: the settings form on the home network
-#                    (portal/setup.py); the meter is not read until that is done
+#                    (portal/setup.py); the meter is read there, nothing published
 #
 # Everything is behind the admin password (HTTP Basic, RFC 7617, any user name). The
 # page has its own small style: the setup pages' module is not loaded for it.
@@ -68,8 +68,8 @@ def _status(st):
         yield esc(line) + b"\n"
     yield (
         b"</pre></section><form method=post action=/settings><button>Change settings"
-        b"</button></form><p>The dongle restarts to show the settings form, and reads the "
-        b'meter again once you save or leave it. <a href="/">Refresh</a></p><p>hanmq %s '
+        b"</button></form><p>The dongle restarts to show the settings form, and publishes the "
+        b'readings again once you save or leave it. <a href="/">Refresh</a></p><p>hanmq %s '
         b"&middot; %s</p></body></html>" % (st.version.encode(), d.node.encode())
     )
 

@@ -10,7 +10,8 @@ from portal.pages import end, esc, start
 
 _NET = b'<label class=net><input type=radio name=wifi_ssid value="%s"%s><span>%s</span><small>%s</small></label>'
 _LABEL = b"<label for=%s>%s</label>"
-_INPUT = b'<input type=%s id=%s name=%s value="%s"%s%s>'
+_INPUT = b'<input type=%s id=%s name=%s value="'
+_INPUT_END = b'"%s%s>'
 _PASSWORD = b'<input type=password id=%s name=%s autocomplete=new-password placeholder="%s"%s>'
 _CHECK = b"<label class=chk><input type=checkbox name=%s%s>%s</label>"
 _HINT = b"<p class=hint>%s</p>"
@@ -35,36 +36,52 @@ _ABOUT = {
 FIELDS_MAX = 16
 
 
-def unquote(b):
-    """Form decoding (WHATWG urlencoded): + is a space, %XX a byte. Bytes to bytes."""
-    if b"%" not in b and b"+" not in b:
-        return b
-    out = bytearray()
-    i = 0
-    while i < len(b):
-        ch = b[i]
-        if ch == 43:  # +
-            ch = 32
-        elif ch == 37:  # %XX
-            try:
-                ch = int(b[i + 1 : i + 3], 16)
+def _hex(c):
+    """The value of one hex digit (a byte), or -1."""
+    if 48 <= c <= 57:
+        return c - 48
+    c |= 32  # lower case
+    return c - 87 if 97 <= c <= 102 else -1
+
+
+def _unquote(mv):
+    """Form decoding (WHATWG urlencoded): + is a space, %XX a byte; a % without two
+    hex digits stays. In place (the text only gets shorter): returns the new length."""
+    n = len(mv)
+    i = j = 0
+    while i < n:
+        c = mv[i]
+        if c == 43:  # +
+            c = 32
+        elif c == 37 and i + 2 < n:  # %XX
+            hi = _hex(mv[i + 1])
+            lo = _hex(mv[i + 2])
+            if hi >= 0 and lo >= 0:
+                c = hi << 4 | lo
                 i += 2
-            except ValueError:
-                pass
-        out.append(ch)
+        mv[j] = c
         i += 1
-    return bytes(out)
+        j += 1
+    return j
 
 
-def field(req, pair):
-    """One name=value of a form body (the HTTP server's field hook): decoded into
-    req.form. Text that is not UTF-8 is refused."""
-    key, _, value = pair.partition(b"=")
+def field(req, mv):
+    """One name=value of a form body (the HTTP server's field hook; mv views it in the
+    request's buffer): decoded there, in place, into req.form. Text that is not UTF-8
+    is refused."""
+    n = len(mv)
+    eq = 0
+    while eq < n and mv[eq] != 61:  # =
+        eq += 1
+    if not eq or len(req.form) >= FIELDS_MAX:
+        return None
     try:
-        if key and len(req.form) < FIELDS_MAX:
-            req.form[str(unquote(key), "utf-8")] = str(unquote(value), "utf-8")
-    except ValueError:
+        key = str(mv[: _unquote(mv[:eq])], "utf-8")
+        value = mv[eq + 1 :]
+        req.form[key] = str(value[: _unquote(value)], "utf-8")
+    except ValueError:  # UnicodeError is one
         return b"400 Bad Request"
+    return None
 
 
 def stored(current):
@@ -87,10 +104,19 @@ def _error(key, err):
             key.encode(), esc("This %s %s." % (_ABOUT[key], err[key])))
 
 
+def _input(kind, k, value, extra, bad):
+    # The value goes out as a chunk of its own: escaped text shares the string's bytes,
+    # so a long value is never copied into a larger formatted chunk (a large block is
+    # what a fragmented heap lacks).
+    yield _INPUT % (kind, k, k)
+    yield esc(value)
+    yield _INPUT_END % (extra, bad)
+
+
 def _text(key, label, v, err, extra, kind=b"text"):
     k = key.encode()
     yield _LABEL % (k, label)
-    yield _INPUT % (kind, k, k, esc(v.get(key, "")), extra, _bad(key, err))
+    yield from _input(kind, k, v.get(key, ""), extra, _bad(key, err))
     yield from _error(key, err)
 
 
@@ -108,13 +134,15 @@ def _check(key, label, v):
     yield _CHECK % (key.encode(), b" checked" if v.get(key) else b"", label)
 
 
-def page(v, err, nets, have, title, note, footer, topic):
+def page(v, err, nets, have, title, note, footer, topic, meter=None):
     """The form. v: the settings to show (secrets are never read from it: password
     fields are always empty); err: key -> message; nets: [(ssid, rssi, secure)]
     strongest first; have: secrets with a current value; topic: the default base
-    topic."""
+    topic; meter: a line (HTML) on what the meter sends."""
     yield from start(title)
     yield b"<p>%s</p>" % note
+    if meter:
+        yield b"<section><h2>Meter</h2><p id=meter>%s</p></section>" % meter
     if err:
         yield b"<div class=box role=alert>Please correct the marked fields."
         for k in err:
@@ -134,8 +162,8 @@ def page(v, err, nets, have, title, note, footer, topic):
         yield _HINT % b"No networks found."
     yield b'<p class=hint><a href="/scan">Scan again</a></p>'
     yield _LABEL % (b"ssid_other", b"Other network (hidden or not listed)")
-    yield _INPUT % (b"text", b"ssid_other", b"ssid_other", b"" if listed else esc(ssid),
-                    _PLAIN + b"32", _bad("wifi_ssid", err))
+    yield from _input(b"text", b"ssid_other", "" if listed else ssid, _PLAIN + b"32",
+                      _bad("wifi_ssid", err))
     yield from _error("wifi_ssid", err)
     yield from _password("wifi_password", b"Wi-Fi password", have, err,
                          b"Empty for an open network.")

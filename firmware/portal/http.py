@@ -6,8 +6,8 @@
 # 8). Each connection has a slot with one fixed buffer, allocated by the caller early
 # (before imports fragment the heap): the request's head must fit in it, then its
 # body. Only the headers the pages need are kept. A form body (application/x-www-form-
-# urlencoded) is cut at each & and the fields handed to field(req, b"name=value")
-# (portal/form.py decodes them); without field() bodies are refused. A handler returns
+# urlencoded) is cut at each & and each field handed to field(req, mv), mv viewing
+# b"name=value" in the buffer (portal/form.py decodes it there); without field() bodies are refused. A handler returns
 # the response as an iterable of bytes chunks, copied out through the same buffer; the
 # response ends with the close (RFC 7230 3.3.3 item 7), so no page is ever built whole
 # in RAM. Caps: request line 512 bytes (414), head = the buffer (431), body 1 KB (413),
@@ -112,7 +112,8 @@ class Server:
     def __init__(self, sock, handler, bufs, log=None, field=None):
         """sock: a listening socket (listen()); handler(req) -> iterable of bytes;
         bufs: one bytearray per connection served at once, as long as a request's head
-        (and body) may be; field(req, pair) -> None, or an error status to answer."""
+        (and body) may be; field(req, mv) -> None, or an error status to answer (mv: one
+        name=value of a form body, viewed in the buffer, which field() may change)."""
         self.sock = sock
         self.handler = handler
         self.field = field
@@ -214,7 +215,10 @@ class Server:
             except (OSError, ValueError, KeyError):
                 pass
             r.sock.close()
-        r.sock = r.resp = r.chunk = r.form = None
+        # What the request left goes too: small objects that outlive their request
+        # break up the free heap a page needs in larger blocks.
+        r.sock = r.resp = r.chunk = r.form = r.method = r.path = r.query = r.host = None
+        r.auth = None
 
     def _read(self, r):
         start = r.n
@@ -236,7 +240,7 @@ class Server:
             b = _find(r.buf, 38, a, r.left)
             if b < 0:
                 b = r.left  # the last field
-            fail = b > a and self.field(r, bytes(r.mv[a:b]))
+            fail = b > a and self.field(r, r.mv[a:b])
             if fail:
                 return self._respond(r, (error(fail),))
             a = b + 1

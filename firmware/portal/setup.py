@@ -10,6 +10,9 @@
 # Settings mode (asked for on the status page, which leaves the flag file path +
 # ".setup" and restarts): the same form on the home network, behind the admin
 # password, no DNS; a save, or ten minutes without one, restarts the dongle.
+#
+# In both the meter is read (nothing is published): the page says what it sends, so
+# the cable and the HAN port can be checked while setting up.
 
 import gc
 import os
@@ -17,6 +20,7 @@ import time
 
 import config
 import hw
+from han import fields
 from portal import form
 from portal.http import DENIED, Server, authorized, error, head, listen
 from portal.pages import esc, message
@@ -25,6 +29,8 @@ from portal.pages import esc, message
 MAX_NETS = 20
 #: After a save, the answer page gets this long to go out.
 CLOSE_MS = 3000
+#: Bytes allocated between two collections while serving.
+THRESHOLD = 2048
 #: Settings mode gives up after this long without a save.
 SETTINGS_MS = 600000
 
@@ -60,9 +66,15 @@ def scan():
 
 
 class Portal:
-    def __init__(self, log, path, bufs):
+    def __init__(self, log, path, bufs, meter=None):
         self.log = log
         self.path = path
+        self.meter = meter
+        self.readings = 0
+        self.read_ms = None  # ticks of the latest reading
+        self.power = self.maker = self.model = None  # from the latest readings
+        if meter:
+            meter.decoder.on_reading = self._on_reading
         self.started = time.ticks_ms()
         self.saved = None  # ticks of the save
         hexid = "".join("%02x" % b for b in hw.unique_id())
@@ -96,6 +108,34 @@ class Portal:
         self.nets = scan()
         self.http = Server(listen(ip, port, len(bufs)), self.handle, bufs, log, form.field)
         log("I", "setup: %s, %d networks found", where, len(self.nets))
+
+    def _on_reading(self, rd):
+        self.readings += 1
+        self.read_ms = time.ticks_ms()
+        if rd.has[fields.ACTIVE_POWER_IMPORT]:
+            self.power = rd.value_text(fields.ACTIVE_POWER_IMPORT)
+        t = rd.text  # list 1 names no meter: keep what list 2 said
+        if rd.has[fields.METER_MANUFACTURER] and t[fields.METER_MANUFACTURER] != self.maker:
+            self.maker = t[fields.METER_MANUFACTURER]
+        if rd.has[fields.METER_TYPE] and t[fields.METER_TYPE] != self.model:
+            self.model = t[fields.METER_TYPE]
+
+    def meter_text(self):
+        """One line on what the meter sends (HTML), or None when it is not read."""
+        m = self.meter
+        if m is None:
+            return None
+        d = m.decoder
+        if self.read_ms is not None:
+            return b"%s %s: <b>%s W</b> now. %d readings, the last %d s ago." % (
+                esc(self.maker or "Meter"), esc(self.model or ""), esc(self.power or "?"),
+                self.readings, time.ticks_diff(time.ticks_ms(), self.read_ms) // 1000)
+        if m.bytes:
+            return (b"Data arrives (%d bytes), but no frame has passed its checks yet (%d "
+                    b"failed). The dongle tries both serial settings (8E1, 8N1) by itself; "
+                    b"if this stays, check the cable." % (m.bytes, d.bad_crc + d.bad_length + d.unknown))
+        return (b"Nothing received yet. The grid company must open the HAN port (ask it "
+                b"if in doubt); check the cable. Readings come every 2 to 10 s.")
 
     def close(self):
         self.http.close()
@@ -137,7 +177,7 @@ class Portal:
             note += b" The current settings are shown; passwords left empty are kept."
         yield from form.page(values, errors, self.nets, form.stored(self.current),
                              "hanmq settings" if self.lan else "hanmq setup", note,
-                             self._footer(), self.topic)
+                             self._footer(), self.topic, self.meter_text())
 
     def _submit(self, fields):
         values, errors = form.submit(fields, self.current, self.path)
@@ -165,7 +205,8 @@ class Portal:
 
     def service(self, now):
         """One pass; returns (busy, finished)."""
-        busy = self.http.service(now)
+        busy = bool(self.meter and self.meter.poll())
+        busy = self.http.service(now) or busy
         if self.dns:
             busy = self.dns.service() or busy
         if self.wifi:
@@ -178,12 +219,16 @@ class Portal:
         return busy, done
 
 
-def run(log, path, bufs):
+def run(log, path, bufs, meter=None):
     """Serve the form until settings are saved, then return 0 (the caller restarts).
-    bufs: the HTTP connections' buffers."""
-    p = Portal(log, path, bufs)
+    bufs: the HTTP connections' buffers; meter: a MeterUART to read meanwhile."""
+    p = Portal(log, path, bufs, meter)
     gc.collect()
     log("I", "setup: free heap %d", hw.free_heap())
+    # Collect after every few KB allocated, not only when the heap runs out: garbage
+    # left to pile up spreads the live objects made meanwhile over the whole free heap,
+    # and a page's larger blocks (a settings dict: 23 slots) then find no room.
+    gc.threshold(THRESHOLD)
     try:
         while True:
             busy, done = p.service(time.ticks_ms())

@@ -8,11 +8,10 @@
 # Setup mode: the access point is simulated on loopback: the portal serves HTTP on
 # 127.0.0.1:HANMQ_HTTP_PORT (default 8080) and DNS on 127.0.0.1:HANMQ_DNS_PORT
 # (default 5353); HANMQ_HTTP_PORT also turns on the status page in normal operation.
-# HANMQ_SCAN (JSON [[ssid, rssi, security], ...]) replaces the Wi-Fi scan's networks;
+# HANMQ_SCAN (JSON [[ssid, rssi, security], ...]) lists the Wi-Fi scan's networks;
 # HANMQ_BUTTON=1 holds the setup button at power-up.
 
 import gc
-import json
 import os
 import socket
 from binascii import unhexlify
@@ -20,61 +19,43 @@ from binascii import unhexlify
 #: Exit status of a simulated reset (hw.reset()): tools/simulate.py starts again.
 RESET_EXIT = 75
 
-#: What the scan finds by default: a mesh network seen twice, a hidden one, an open
-#: one, and a name that needs escaping in HTML.
-_SCAN = (
-    ("Hjemme", -48, 3),
-    ("Telenor2341ab", -63, 3),
-    ("Hjemme", -71, 3),
-    ("", -55, 3),
-    ("Get-2G-5A1F", -80, 4),
-    ("NTNU-guest", -86, 0),
-    ("Kaf\u00e9 <\"Ol'&>", -90, 0),
-)
-
+#: This module stands in for firmware/hw.py in the heap it measures, so it is kept as
+#: small as that one (about 3 KB on the 64-bit port): few functions, one small buffer.
 
 class _UART:
     """Non-blocking reads from a replayed meter over TCP, like machine.UART(timeout=0).
-    Like the ESP32 driver's receive buffer (which lives outside the MicroPython heap),
-    a fixed buffer holds what arrived."""
+    The socket's kernel buffer plays the ESP32 driver's receive buffer (which lives
+    outside the MicroPython heap); a small buffer here holds what any() has counted."""
 
-    def __init__(self, where, parity):
+    def __init__(self, where):
         host, port = where.rsplit(":", 1)
-        self.parity = parity
+        s = self.sock = socket.socket()
+        s.connect(socket.getaddrinfo(host, int(port))[0][-1])
+        s.setblocking(False)
+        self.mv = memoryview(bytearray(256))
+        self.n = 0  # bytes held: mv[0:n]
         self.closed = False
-        self.sock = socket.socket()
-        self.sock.connect(socket.getaddrinfo(host, int(port))[0][-1])
-        self.sock.setblocking(False)
-        self.buf = bytearray(2048)
-        self.mv = memoryview(self.buf)
-        self.start = 0  # held bytes are buf[start:end]
-        self.end = 0
 
     def any(self):
-        if not self.closed and self.end < len(self.buf):
+        if not self.closed and self.n < len(self.mv):
             try:
-                n = self.sock.readinto(self.mv[self.end :])
+                k = self.sock.readinto(self.mv[self.n :])
             except OSError:  # EAGAIN: nothing new
-                n = None
-            if n == 0:
+                k = None
+            if k == 0:
                 self.closed = True
                 self.sock.close()
-            elif n:
-                self.end += n
-        return self.end - self.start
+            elif k:
+                self.n += k
+        return self.n
 
     def readinto(self, buf):
-        k = min(len(buf), self.end - self.start)
+        k = min(len(buf), self.n)
         if not k:
             return None
-        buf[:k] = self.mv[self.start : self.start + k]
-        self.start += k
-        if self.start == self.end:
-            self.start = self.end = 0
-        elif self.start > 1024:  # keep room at the end
-            n = self.end - self.start
-            self.mv[0:n] = self.mv[self.start : self.end]
-            self.start, self.end = 0, n
+        buf[:k] = self.mv[:k]
+        self.n -= k
+        self.mv[: self.n] = self.mv[k : k + self.n]
         return k
 
 
@@ -86,18 +67,17 @@ def uart(parity):
     # every re-open (the firmware re-opens the UART when it flips parity).
     global _uart
     if _uart is None:
-        _uart = _UART(os.getenv("HANMQ_UART") or "127.0.0.1:4059", parity)
-    _uart.parity = parity
+        _uart = _UART(os.getenv("HANMQ_UART") or "127.0.0.1:4059")
     return _uart
 
 
 def uart_closed(u):
-    return u.closed and u.start == u.end
+    return u.closed and not u.n
 
 
 class _WLAN:
-    def active(self, *a):
-        return True
+    """The station: always joined; its scan finds the networks in HANMQ_SCAN (JSON
+    [[ssid, rssi, security], ...]; tools/simulate.py sets it)."""
 
     def isconnected(self):
         return True
@@ -105,28 +85,21 @@ class _WLAN:
     def connect(self, ssid, password):
         pass
 
-    def disconnect(self):
-        pass
+    disconnect = isconnected
 
-    def status(self, what=None):
-        return -61 if what == "rssi" else 1010
-
-    def config(self, *a, **kw):
-        return "hanmq-sim"
+    def status(self, what):
+        return -61  # RSSI: the firmware asks only for that
 
     def scan(self):
         # (ssid, bssid, channel, RSSI, security, hidden), as network.WLAN.scan()
-        nets = json.loads(os.getenv("HANMQ_SCAN")) if os.getenv("HANMQ_SCAN") else _SCAN
-        return [
-            (n[0].encode(), bytes(6), 1 + i % 11, n[1], n[2], not n[0]) for i, n in enumerate(nets)
-        ]
+        import json
+
+        nets = json.loads(os.getenv("HANMQ_SCAN") or "[]")
+        return [(n[0].encode(), bytes(6), 1 + i % 11, n[1], n[2], not n[0])
+                for i, n in enumerate(nets)]
 
 
 def station():
-    return _WLAN()
-
-
-def access_point():
     return _WLAN()
 
 
@@ -166,19 +139,14 @@ def unique_id():
 
 
 class _WDT:
-    def __init__(self):
-        self.fed = 0
-
-    def feed(self):
-        self.fed += 1
+    feed = led  # feeding does nothing on the host
 
 
 def watchdog(timeout_ms):
     return _WDT()
 
 
-def keep_fed(wdt):
-    pass
+keep_fed = led
 
 
 def reset():
