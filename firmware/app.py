@@ -29,7 +29,6 @@ def setup_mode(log, problem, cfg):
     from meter_uart import MeterUART
 
     meter = MeterUART(Decoder(buf=_FRAME_BUF), cfg["meter"] if cfg else "auto", log)
-    gc.collect()
     try:
         import portal
     except ImportError:

@@ -78,12 +78,7 @@ class Dongle:
             cfg["mqtt_host"], cfg["mqtt_port"], base)
 
     def _on_reading(self, rd):
-        try:
-            self.pub.on_reading(rd, self.decoder.frame)
-        except MemoryError:  # this reading is lost (counted), not the dongle
-            self.pub.outbox.dropped += 1
-            gc.collect()
-            self.log("W", "heap full: reading dropped")
+        self.pub.on_reading(rd, self.decoder.frame)  # never raises MemoryError
         if self.status is not None:
             self.status.on_reading(rd)
         self._led = not self._led

@@ -85,6 +85,14 @@ class Publisher:
     # -- from the decoder ------------------------------------------------------
 
     def on_reading(self, rd, frame=None):
+        try:
+            self._take(rd, frame)
+        except MemoryError:  # this reading is lost (counted), not the dongle
+            self.outbox.dropped += 1
+            gc.collect()
+            self._log("W", "heap full: reading dropped")
+
+    def _take(self, rd, frame):
         has = rd.has
         kinds = fields.KINDS
         if has[fields.METER_ID] and rd.text[fields.METER_ID] != self._device[2]:
@@ -115,15 +123,10 @@ class Publisher:
         except MemoryError:
             # The heap is short (a long outage filled the outbox, or a page is being
             # served): give up the oldest waiting reading rather than this one, and try
-            # once more; failing that, this reading is lost (counted), not the dongle.
+            # once more (failing that, on_reading drops this one).
             self.outbox.shed()
             gc.collect()
-            try:
-                js = rd.to_json().encode()
-            except MemoryError:
-                self.outbox.dropped += 1
-                self._log("W", "heap full: reading dropped")
-                return
+            js = rd.to_json().encode()
         self.outbox.put(js, rd.list_no == 3)
         if self.link.connected():
             if self.raw and frame is not None:

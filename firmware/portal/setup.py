@@ -114,11 +114,11 @@ class Portal:
         self.read_ms = time.ticks_ms()
         if rd.has[fields.ACTIVE_POWER_IMPORT]:
             self.power = rd.value_text(fields.ACTIVE_POWER_IMPORT)
-        t = rd.text  # list 1 names no meter: keep what list 2 said
-        if rd.has[fields.METER_MANUFACTURER] and t[fields.METER_MANUFACTURER] != self.maker:
-            self.maker = t[fields.METER_MANUFACTURER]
-        if rd.has[fields.METER_TYPE] and t[fields.METER_TYPE] != self.model:
-            self.model = t[fields.METER_TYPE]
+        # list 1 names no meter: keep what list 2 said
+        if rd.has[fields.METER_MANUFACTURER]:
+            self.maker = rd.text[fields.METER_MANUFACTURER]
+        if rd.has[fields.METER_TYPE]:
+            self.model = rd.text[fields.METER_TYPE]
 
     def meter_text(self):
         """One line on what the meter sends (HTML), or None when it is not read."""
