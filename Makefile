@@ -1,6 +1,7 @@
 # hanmq: MicroPython HAN dongle for Norwegian AMS meters.
-# `make demo` and `make test` work on a fresh machine: they build the virtual
-# environment (pinned in requirements-dev.txt) and fetch umqtt.simple first.
+# `make demo` and `make test` work on a fresh machine: they install the Debian packages
+# they need (tools/host_deps.sh), build the virtual environment (pinned in
+# requirements-dev.txt) and fetch umqtt.simple first.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 UMQTT := build/lib/umqtt/simple.py
 BOARD ?= esp32_devkit
 
-.PHONY: all venv test check demo simulate broker build flash deploy capture decode bench clean
+.PHONY: all venv test test-suites check demo simulate broker build flash deploy capture decode bench clean
 
 all: test
 
@@ -24,12 +25,20 @@ $(UMQTT): tools/fetch_umqtt.py | $(STAMP)
 	$(BIN)/python tools/fetch_umqtt.py
 
 ## The whole product on this computer: four simulated dongles, readings shown live.
-demo: $(STAMP) $(UMQTT)
+demo:
+	@sh tools/host_deps.sh demo $(PYTHON)
+	@$(MAKE) --no-print-directory $(STAMP) $(UMQTT)
 	$(BIN)/python tools/demo.py
 
-## Every suite: decoder (CPython and MicroPython), dongle end to end with a real broker.
-test: $(STAMP) $(UMQTT)
-	$(BIN)/python -m pytest host_tests -q
+## Every suite: decoder (CPython and MicroPython), dongle end to end, pages in Chromium,
+## all on mosquitto; then everything that talks to a broker again on the embedded one.
+test:
+	@sh tools/host_deps.sh test $(PYTHON)
+	@$(MAKE) --no-print-directory test-suites
+
+test-suites: $(STAMP) $(UMQTT)
+	HANMQ_BROKER=mosquitto $(BIN)/python -m pytest host_tests -q
+	HANMQ_BROKER=minibroker $(BIN)/python -m pytest host_tests -q -m broker
 
 ## Every firmware file must compile for the ESP32 (xtensawin).
 check: $(STAMP)

@@ -97,6 +97,6 @@ def main():
             if dongle.idle():
                 break
             time.sleep_ms(10)
-    dongle.pub.service()
+    dongle.finish()
     print("hanmq:", dongle.summary())
     return 0

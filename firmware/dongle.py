@@ -125,6 +125,13 @@ class Dongle:
     def idle(self):
         return self.meter.closed() and not self.pub.pending()
 
+    def finish(self):
+        """The end of a host run (a board's UART never closes): everything is
+        delivered, so say "offline" and disconnect cleanly. The broker forwards one
+        connection's messages in order, so a client that has the "offline" has all."""
+        self.pub.service()
+        self.pub.goodbye()
+
     def summary(self):
         d = self.decoder
         gc.collect()

@@ -38,8 +38,8 @@ from umqtt.simple import MQTTClient, MQTTException
 
 _MAX_MSGS = const(4)  # incoming packets handled per service() call
 
-# CONNACK return codes (section 3.2.2.3). Brokers (mosquitto 2, amqtt) answer a wrong
-# password with 5, "not authorized", not with 4.
+# CONNACK return codes (section 3.2.2.3). mosquitto 2 answers a wrong password with 5,
+# "not authorized"; others (minibroker) with 4.
 _REFUSED = (
     None,
     "unacceptable protocol version",

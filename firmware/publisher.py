@@ -127,7 +127,10 @@ class Publisher:
             self.outbox.shed()
             gc.collect()
             js = rd.to_json().encode()
-        self.outbox.put(js, rd.list_no == 3)
+        hourly = rd.list_no == 3
+        self.outbox.put(js, hourly)
+        if hourly and not self.link.connected():
+            self._log("I", "hourly reading kept for the broker (%d waiting)", len(self.outbox))
         if self.link.connected():
             if self.raw and frame is not None:
                 self.link.publish(self.base + b"/raw", hexlify(frame))
@@ -149,6 +152,13 @@ class Publisher:
     def on_connect(self):
         self.link.publish(self.base + b"/status", b"online", True)
         self.announce()  # a broker without persistence forgot the retained configs
+
+    def goodbye(self):
+        """A clean stop: retained "offline" (what the last will would have said), then
+        DISCONNECT."""
+        if self.link.connected():
+            self.link.publish(self.base + b"/status", b"offline", True)
+        self.link.close()
 
     def on_ha_status(self, topic, msg):
         if msg == b"online":  # Home Assistant restarted: announce again

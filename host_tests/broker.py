@@ -31,12 +31,13 @@ class Subscriber:
     tuples (topic str, payload bytes). It reconnects and resubscribes by itself when the
     broker restarts."""
 
-    def __init__(self, broker, topics, user=None, password=None):
+    def __init__(self, broker, topics, user=None, password=None, qos=0):
         import paho.mqtt.client as mqtt
 
         self.messages = []
         self._cond = threading.Condition()
         self._topics = [topics] if isinstance(topics, str) else list(topics)
+        self._qos = qos
         self._subscribed = threading.Event()
         c = self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id="hanmq-test-%s" % uuid.uuid4().hex[:8]
@@ -55,7 +56,7 @@ class Subscriber:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if not reason_code.is_failure:
-            client.subscribe([(t, 0) for t in self._topics])
+            client.subscribe([(t, self._qos) for t in self._topics])
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         self._subscribed.set()
@@ -94,6 +95,19 @@ class Subscriber:
                     )
                 self._cond.wait(left)
 
+    def count(self, predicate, since=0):
+        with self._cond:
+            return sum(1 for m in self.messages[since:] if predicate(*m))
+
+    def fence(self, topic):
+        """Publish a marker to `topic` (one this subscriber has) and wait for it: the
+        broker has then sent everything it routed here before, retained messages of
+        the subscriptions included (it forwards in order, MQTT 3.1.1 section 4.6)."""
+        marker = b"fence-" + uuid.uuid4().hex.encode()
+        mark = self.mark()
+        self.client.publish(topic, marker, qos=1).wait_for_publish(10)
+        self.wait_for(lambda t, p, r: t == topic and p == marker, 10, mark)
+
     def publish(self, topic, payload, retain=False):
         self.client.publish(topic, payload, qos=0, retain=retain).wait_for_publish(5)
 
@@ -108,6 +122,6 @@ class Subscriber:
         self.close()
 
 
-def subscriber(broker, topics, user=None, password=None, timeout=10):
-    """A connected Subscriber whose subscriptions the broker has acknowledged."""
-    return Subscriber(broker, topics, user, password).wait_subscribed(timeout)
+def subscriber(broker, topics, user=None, password=None, timeout=10, qos=0):
+    """A connected Subscriber whose subscriptions (at `qos`) the broker has acknowledged."""
+    return Subscriber(broker, topics, user, password, qos).wait_subscribed(timeout)

@@ -17,6 +17,14 @@ for _path in (SHIMS, FIRMWARE):
         sys.path.insert(0, _path)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "broker: talks to a real MQTT broker (make test runs these once per broker kind:"
+        " HANMQ_BROKER=mosquitto, then minibroker)",
+    )
+
+
 def venv_bin(name):
     """A tool from the project's virtual environment, else from PATH."""
     path = os.path.join(os.path.dirname(sys.executable), name)

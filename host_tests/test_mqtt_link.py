@@ -2,8 +2,8 @@
 # MIT license; Copyright (c) 2026 hanmq
 #
 # The link runs unchanged in the unix port (host_tests/mp/link_driver.py), talks to a real
-# broker process (mosquitto, and amqtt too when installed) and is observed from outside with
-# a paho-mqtt subscriber. Waits are for events, with timeouts; nothing sleeps and asserts.
+# broker process (the run's broker kind: make test runs these on mosquitto, then on the
+# embedded minibroker) and is observed from outside with a paho-mqtt subscriber. Waits are for events, with timeouts; nothing sleeps and asserts.
 # Also: firmware/backoff.py (CPython and unix port) and tools/fetch_umqtt.py.
 
 import importlib.util
@@ -17,12 +17,11 @@ import time
 import uuid
 
 import pytest
-from broker import Broker, available_kinds, free_port, subscriber
+from broker import Broker, default_kind, free_port, subscriber
 from conftest import MICROPYTHON, ROOT, run_micropython
 
 UMQTT = os.path.join(ROOT, "build", "lib", "umqtt", "simple.py")
 DRIVER = os.path.join("host_tests", "mp", "link_driver.py")
-KINDS = available_kinds()
 RETRY = re.compile(r"; retry in (\d+) ms$")
 
 
@@ -49,12 +48,10 @@ def umqtt_lib():
     return UMQTT
 
 
-@pytest.fixture(params=KINDS or ["none"])
-def kind(request):
-    """Each broker this machine has: mosquitto (preferred), amqtt."""
-    if request.param == "none":
-        pytest.skip("no MQTT broker: apt-get install mosquitto (or pip install amqtt)")
-    return request.param
+@pytest.fixture
+def kind():
+    """This run's broker kind ($HANMQ_BROKER, else mosquitto when installed)."""
+    return default_kind()
 
 
 @pytest.fixture
@@ -144,6 +141,7 @@ def retry_delays(lines):
 # -- against a real broker ----------------------------------------------------------------
 
 
+@pytest.mark.broker
 def test_publish_then_last_will_on_unclean_exit(broker):
     # keepalive 1 s: pings every 0.5 s keep the link up (PINGRESP counts as traffic)
     with (
@@ -163,6 +161,7 @@ def test_publish_then_last_will_on_unclean_exit(broker):
         late.wait_for(lambda t, p, r: p == b"offline" and r)
 
 
+@pytest.mark.broker
 def test_reconnects_after_broker_restart(broker):
     with (
         Driver(port=broker.port, first_ms=200, cap_ms=1000) as d,
@@ -181,6 +180,7 @@ def test_reconnects_after_broker_restart(broker):
         assert d.alive()
 
 
+@pytest.mark.broker
 def test_broker_unreachable_at_boot(kind):
     port = free_port()  # nothing listens there yet
     with Driver(port=port, first_ms=100, cap_ms=800) as d:
@@ -193,6 +193,7 @@ def test_broker_unreachable_at_boot(kind):
             d.wait("EVENT connected 1")
 
 
+@pytest.mark.broker
 def test_wrong_password_is_reported_and_retried(kind):
     with Broker(kind=kind, users={"hanmq": "right-secret"}) as b:
         with Driver(port=b.port, user="hanmq", password="wrong-secret", refused_ms=300) as d:
@@ -220,6 +221,7 @@ def tls_broker(kind):
         yield b
 
 
+@pytest.mark.broker
 def test_tls_verified_round_trip(tls_broker):
     b = tls_broker
     with (
@@ -234,6 +236,7 @@ def test_tls_verified_round_trip(tls_broker):
         assert "connection lost" not in d.output()  # PINGRESP seen through TLS too
 
 
+@pytest.mark.broker
 def test_tls_wrong_server_name_is_refused(tls_broker):
     b = tls_broker
     with Driver(port=b.port, tls=1, ca=b.cafile_der, sni="broker.example", first_ms=100) as d:
@@ -241,6 +244,7 @@ def test_tls_wrong_server_name_is_refused(tls_broker):
         assert "EVENT connected" not in d.output() and d.alive()
 
 
+@pytest.mark.broker
 def test_tls_against_plain_broker_fails_cleanly(broker):
     with Driver(port=broker.port, tls=1, timeout=1, first_ms=100, cap_ms=400) as d:
         d.wait("MQTT: cannot connect to 127.0.0.1", count=2)
@@ -248,6 +252,7 @@ def test_tls_against_plain_broker_fails_cleanly(broker):
         assert d.alive()
 
 
+@pytest.mark.broker
 def test_subscription_then_publishes_stay_bounded(broker):
     # umqtt's check_msg() leaves the socket blocking without a timeout; with the broker
     # frozen and its buffers full, a publish would then hang forever. It must fail
@@ -275,6 +280,7 @@ def test_subscription_then_publishes_stay_bounded(broker):
         assert d.maxblock() <= 3500, d.output()
 
 
+@pytest.mark.broker
 def test_dead_connection_detected_by_keepalive(broker):
     with Driver(port=broker.port, keepalive=2, timeout=1, first_ms=100, cap_ms=400) as d:
         d.wait("EVENT connected 1")

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-# broker.py: run a real local MQTT broker (mosquitto if installed, else amqtt) for demos and tests.
+# broker.py: run a real local MQTT broker (mosquitto if installed, else the embedded
+# minibroker) for demos and tests.
 # MIT license; Copyright (c) 2026 hanmq
 #
-#   python tools/broker.py [--port N] [--kind mosquitto|amqtt] [--user NAME:PASSWORD]
+#   python tools/broker.py [--port N] [--kind mosquitto|minibroker] [--user NAME:PASSWORD]
 #
 # runs the broker in the foreground on 127.0.0.1 until Ctrl-C. host_tests/broker.py
 # imports Broker from here, so the tests and `make demo` use the same setup.
 #
 # mosquitto is Debian's package (`apt-get install mosquitto`; /usr/sbin/mosquitto), the
-# reference broker. amqtt (PyPI, pure Python) is the fallback when mosquitto is missing.
-# Both run as a child process, so stop() really closes every connection and the port.
+# reference broker. minibroker (tools/minibroker.py, pure Python, MQTT 3.1.1) is the
+# embedded default when mosquitto is missing; it needs nothing but Python. Both run as
+# a child process, so stop() really closes every connection and the port. HANMQ_BROKER=
+# mosquitto|minibroker chooses the default kind (make test runs the suites on each).
 
 import argparse
 import getpass
@@ -24,8 +27,9 @@ import tempfile
 import time
 import weakref
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-KINDS = ("mosquitto", "amqtt")
+KINDS = ("mosquitto", "minibroker")
 
 
 def mosquitto_path():
@@ -36,20 +40,29 @@ def mosquitto_path():
 
 
 def available_kinds():
-    """The brokers this machine can run, preferred first."""
-    kinds = []
-    if mosquitto_path():
-        kinds.append("mosquitto")
-    if importlib.util.find_spec("amqtt") is not None:
-        kinds.append("amqtt")
-    return kinds
+    """The brokers this machine can run, preferred first (minibroker always runs)."""
+    return (["mosquitto"] if mosquitto_path() else []) + ["minibroker"]
 
 
 def default_kind():
-    kinds = available_kinds()
-    if not kinds:
-        raise RuntimeError("no MQTT broker: apt-get install mosquitto, or pip install amqtt")
-    return kinds[0]
+    """$HANMQ_BROKER when set, else mosquitto when installed, else minibroker."""
+    kind = os.environ.get("HANMQ_BROKER")
+    if not kind:
+        return available_kinds()[0]
+    if kind not in KINDS:
+        raise RuntimeError("HANMQ_BROKER=%s: not one of %s" % (kind, ", ".join(KINDS)))
+    if kind not in available_kinds():
+        raise RuntimeError("HANMQ_BROKER=%s, but mosquitto is not installed "
+                           "(apt-get install mosquitto)" % kind)
+    return kind
+
+
+def _minibroker():
+    spec = importlib.util.spec_from_file_location(
+        "hanmq_minibroker", os.path.join(_HERE, "minibroker.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def free_port(host="127.0.0.1"):
@@ -179,30 +192,18 @@ class Broker:
             with open(path, "w") as f:
                 f.write("\n".join(lines) + "\n")
             return [mosquitto_path(), "-c", path]
-        # amqtt: YAML written by hand (JSON is valid YAML), no extra dependency here
-        import json
-
-        plugins = {
-            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": not self.users}
-        }
-        if self.users:
-            from pwdlib import PasswordHash  # comes with amqtt
-            from pwdlib.hashers.argon2 import Argon2Hasher
-
-            hasher = PasswordHash((Argon2Hasher(),))
-            pw = os.path.join(d, "passwd")
-            with open(pw, "w") as f:
-                for name, password in self.users.items():
-                    f.write("%s:%s\n" % (name, hasher.hash(password)))
-            plugins["amqtt.plugins.authentication.FileAuthPlugin"] = {"password_file": pw}
-        listener = {"type": "tcp", "bind": "%s:%d" % (self.host, self.port)}
+        # minibroker: the embedded one, this directory's minibroker.py
+        cmd = [sys.executable, os.path.join(_HERE, "minibroker.py"), "--host", self.host,
+               "--port", str(self.port)]
         if self.tls:
-            listener.update(ssl=True, certfile=cert, keyfile=key)
-        cfg = {"listeners": {"default": listener}, "plugins": plugins}
-        path = os.path.join(d, "amqtt.yaml")
-        with open(path, "w") as f:
-            json.dump(cfg, f)
-        return [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", path]
+            cmd += ["--cert", cert, "--key", key]
+        if self.users:
+            pw = os.path.join(d, "passwd")
+            with open(os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                for name, password in self.users.items():
+                    f.write(_minibroker().password_line(name, password))
+            cmd += ["--passwd", pw]
+        return cmd
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -312,7 +313,7 @@ def _mosquitto_passwd():
 
 def use(hostport=None):
     """(host, port, embedded broker or None): the broker named "HOST:PORT", or a local
-    one started here (mosquitto if installed, else amqtt) that the caller stops."""
+    one started here (default_kind()) that the caller stops."""
     if hostport:
         host, port = hostport.rsplit(":", 1)
         return host, int(port), None
@@ -324,7 +325,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Run a local MQTT broker in the foreground.")
     ap.add_argument("--port", type=int, default=1883)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--kind", choices=KINDS, help="default: mosquitto if installed, else amqtt")
+    ap.add_argument("--kind", choices=KINDS, help="default: $HANMQ_BROKER, else mosquitto if installed, else minibroker")
     ap.add_argument(
         "--user",
         action="append",

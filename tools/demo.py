@@ -4,7 +4,7 @@
 #   python tools/demo.py [--speed 5] [--broker HOST:PORT]      (make demo)
 #
 # Starts a local broker (Debian's mosquitto when installed, else the embedded
-# pure-Python amqtt), then four copies of the unchanged firmware under the MicroPython
+# pure-Python minibroker, tools/minibroker.py), then four copies of the unchanged firmware under the MicroPython
 # unix port, each fed by a replayed meter (Aidon, Kaifa, Kamstrup, Landis+Gyr, from
 # the recorded frames), and shows the readings live as they arrive over MQTT.
 
@@ -47,24 +47,30 @@ def fmt(node, r):
     return "  ".join(parts)
 
 
-def watch(host, port, stop, counts):
+def watch(host, port, subscribed, stop, counts, offline):
+    """Print every reading as it arrives; note each dongle's "offline" (its last
+    message when it has finished)."""
     import paho.mqtt.client as mqtt
 
     def on_connect(c, u, f, rc, p):
-        c.subscribe("hanmq/+/reading")
+        c.subscribe([("hanmq/+/reading", 0), ("hanmq/+/status", 0)])
 
     def on_message(c, u, msg):
         node = msg.topic.split("/")[1]
+        if msg.topic.endswith("/status"):
+            if msg.payload == b"offline" and not msg.retain:
+                offline.add(node)
+            return
         counts[node] = counts.get(node, 0) + 1
         print(time.strftime("%H:%M:%S"), fmt(node, json.loads(msg.payload)), flush=True)
 
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hanmq-demo-viewer")
     c.on_connect = on_connect
+    c.on_subscribe = lambda *a: subscribed.set()
     c.on_message = on_message
     c.connect(host, port)
     c.loop_start()
     stop.wait()
-    time.sleep(1)
     c.loop_stop()
     c.disconnect()
 
@@ -78,10 +84,11 @@ def main(argv=None):
     host, port, embedded = brokers.use(a.broker)
     print("demo: %s broker on %s:%d; subscribe to hanmq/# to see every topic"
           % (embedded.kind if embedded else "your", host, port), flush=True)
-    stop, counts = threading.Event(), {}
-    viewer = threading.Thread(target=watch, args=(host, port, stop, counts), daemon=True)
+    subscribed, stop, counts, offline = threading.Event(), threading.Event(), {}, set()
+    viewer = threading.Thread(target=watch, args=(host, port, subscribed, stop, counts, offline),
+                              daemon=True)
     viewer.start()
-    time.sleep(0.5)
+    subscribed.wait(10)  # the first readings are shown too
     dongles = []
     try:
         for vendor, node in METERS:
@@ -92,6 +99,9 @@ def main(argv=None):
             )
         for d in dongles:
             d.wait()
+        deadline = time.monotonic() + 10  # each one's last messages, on their way
+        while len(offline) < len(dongles) and time.monotonic() < deadline:
+            time.sleep(0.05)
     except KeyboardInterrupt:
         pass
     finally:
