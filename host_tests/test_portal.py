@@ -352,14 +352,19 @@ def _fill(browser, values):
 
 
 def _submit(browser, title):
+    """Click the form's button and wait for the answer page to be loaded: the old
+    page's window is marked first, so its going is seen whatever chromedriver says
+    about elements of a page that is being replaced meanwhile."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("window.hanmqOldPage = true")
     browser.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(browser, 15).until(ec.staleness_of(old))
-    WebDriverWait(browser, 15).until(lambda b: b.find_element(By.TAG_NAME, "h1").text == title)
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,))
+    wait.until(lambda b: b.execute_script(
+        "return !window.hanmqOldPage && document.readyState === 'complete'"))
+    wait.until(lambda b: b.find_element(By.TAG_NAME, "h1").text == title)
 
 
 @pytest.mark.broker
