@@ -33,7 +33,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--gap", type=float, default=0.1, help="seconds between frames")
-    ap.add_argument("--heap", default=simulate.ESP32_HEAP)
+    ap.add_argument("--heap", help="default: the ESP32's (simulate.board_heap)")
     a = ap.parse_args(argv)
     import paho.mqtt.client as mqtt
 

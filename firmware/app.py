@@ -16,15 +16,25 @@ from log import Log  # noqa: E402
 watchdog = None  # the running machine.WDT, once started (main.py keeps it fed after Ctrl-C)
 CONFIG_PATH = "config.json"
 
-#: The watchdog resets the board when the loop stops (or the UART is wedged: see
-#: dongle.SILENT_MS).
+#: The watchdog resets the board when the loop stops: it is fed once a turn.
 WATCHDOG_MS = 60000
+#: Bytes allocated between two collections in normal operation (bench/README.md).
+GC_EVERY = 8192
+
+#: What the flag file next to the settings (CONFIG_PATH + ".setup") asks of the next
+#: start, and why, for the log.
+SETUP_WHY = {
+    "lan": "settings asked for",  # the status page's "Change settings": on the home network
+    "ap": "setup button pressed",  # the access point, no password: the person is at the board
+    "wifi": "the home network could not be joined",  # the access point, behind the password
+}
 
 
-def setup_mode(log, problem, cfg):
+def setup_mode(log, problem, cfg, mode):
     """No usable settings, or settings asked for: the setup page (portal/). The meter
     is read meanwhile, so the page can show that the cable works; nothing is
-    published. Returns 0 once settings were saved."""
+    published. Returns 0 once the dongle should start again (settings saved, or
+    the home network joined again)."""
     log("W", "setup mode: %s", problem)
     from meter_uart import MeterUART
 
@@ -34,19 +44,26 @@ def setup_mode(log, problem, cfg):
     except ImportError:
         log("W", "setup page not installed: write config.json and restart")
         return 3
-    return portal.run(log, CONFIG_PATH, meter)
+    return portal.run(log, CONFIG_PATH, meter, mode)
 
 
-def settings_asked():
-    """The status page's "change settings" leaves this file and restarts; the setup
+def setup_asked():
+    """What the flag file asks for (a SETUP_WHY key), or None. The status page, the
+    setup button and a network that cannot be joined leave it and restart; the setup
     portal removes it."""
-    import os
-
     try:
-        os.stat(CONFIG_PATH + ".setup")
-        return True
+        with open(CONFIG_PATH + ".setup") as f:
+            mode = f.read().strip()
     except OSError:
-        return False
+        return None
+    return mode if mode in SETUP_WHY else "lan"
+
+
+def ask_setup(mode):
+    """Start again in setup mode (a SETUP_WHY key)."""
+    with open(CONFIG_PATH + ".setup", "w") as f:
+        f.write(mode)
+    hw.reset()
 
 
 def load_config():
@@ -65,10 +82,9 @@ def load_config():
 def main():
     log = Log()
     cfg, problem = load_config()
-    asked = cfg is not None and settings_asked()
-    if cfg is None or asked or hw.button_held():
-        why = problem or ("settings asked for" if asked else "button held at power-up")
-        if setup_mode(log, why, cfg) == 0:
+    mode = setup_asked() if cfg is not None else "ap"
+    if mode:
+        if setup_mode(log, problem or SETUP_WHY[mode], cfg, mode) == 0:
             # Saved: start afresh with the new settings. Going on in this heap does not
             # fit 96 KB: the setup modules' names stay interned and the heap is in pieces.
             hw.reset()
@@ -77,10 +93,10 @@ def main():
 
     dongle = Dongle(cfg, log, Decoder(buf=_FRAME_BUF), CONFIG_PATH)
     gc.collect()
-    # Collect once a quarter of the free heap has been allocated, rather than when it
-    # runs out: garbage freed early leaves larger holes (MicroPython docs, "Control of
-    # garbage collection").
-    gc.threshold(gc.mem_free() // 4 + gc.mem_alloc())
+    # Collect after every GC_EVERY bytes allocated, rather than when the heap runs out:
+    # garbage freed early leaves larger holes (MicroPython docs, "Control of garbage
+    # collection"). gc.threshold() counts bytes allocated since the last collection.
+    gc.threshold(GC_EVERY)
     global watchdog
     watchdog = wdt = hw.watchdog(WATCHDOG_MS) if cfg["watchdog"] else None
     while True:
@@ -91,8 +107,10 @@ def main():
             gc.collect()
             log("W", "heap full: turn skipped")
             busy = True
-        if wdt is not None and dongle.healthy(now):
-            wdt.feed()
+        if wdt is not None:
+            wdt.feed()  # the loop turned: a silent meter is no reason to reset
+        if dongle.setup_wanted:
+            ask_setup(dongle.setup_wanted)
         if not busy:
             if dongle.idle():
                 break

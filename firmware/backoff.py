@@ -37,26 +37,40 @@ class Backoff:
         self._since = None  # when the last failure (or up) happened
         self._wait = 0  # ms to wait after _since; 0: due now
         self._up = False
+        self._stable = False  # up at least stable_ms
         self.failures = 0  # consecutive failures
         self.delay_ms = 0  # the delay last chosen
 
     def due(self, now_ms):
-        """True when the next attempt may be made."""
-        return self._since is None or self._diff(now_ms, self._since) >= self._wait
+        """True when the next attempt may be made. A negative difference means the
+        last failure is more than 2^29 ms (6.2 days on an ESP32) ago: due too. (After
+        more than 2^30 ms without a look, at most one more wait, at most cap_ms.)"""
+        if self._since is None:
+            return True
+        d = self._diff(now_ms, self._since)
+        return d < 0 or d >= self._wait
 
     def up(self, now_ms):
         """The link came up: remember when, to judge later whether it was stable."""
         self._up = True
+        self._stable = False
         self._since = now_ms
         self._wait = 0
         self.failures = 0
+
+    def still_up(self, now_ms):
+        """Call while the link is up (every turn is fine): once it has been up stable_ms
+        that is remembered, however long it stays up after (ticks wrap)."""
+        if self._up and not self._stable and self._diff(now_ms, self._since) >= self.stable_ms:
+            self._stable = True
 
     def fail(self, now_ms, floor_ms=0):
         """An attempt failed, or the link went down. Returns the delay (ms) before the
         next attempt: the current step with +-20 % jitter, at least floor_ms."""
         if self._up:
+            self.still_up(now_ms)
             self._up = False
-            if self._diff(now_ms, self._since) >= self.stable_ms:
+            if self._stable:
                 self._step = self.first_ms  # it had been up long enough: start over
         d = self._step
         self._step = min(d * 2, self.cap_ms)

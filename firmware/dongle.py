@@ -7,12 +7,20 @@ import gc
 import time
 
 import hw
+from uptime import Uptime
 
 VERSION = "0.1.0"
 
-#: The watchdog is fed while the UART has been silent less than this long (a wedged
-#: driver); a meter pushes at least every 10 s.
-SILENT_MS = 600000
+#: A meter pushes at least every 10 s; after this long without a byte the UART is
+#: opened again (a driver that has wedged), and again each time as long. A silent
+#: meter is normal for days: the HAN port is opened some days after it is ordered.
+REOPEN_S = 600
+#: Hourly readings kept in RAM through an outage, in bytes of JSON: about 20 hours of a
+#: 3-phase list 3. A fixed budget (DESIGN.md 8: a board's gc.mem_free() says little).
+OUTBOX_BYTES = 12288
+#: The home network not joined for this long (a mistyped password, a new router):
+#: the setup access point opens, and the station keeps trying from there.
+WIFI_SETUP_S = 300
 
 
 def free_heap():
@@ -23,6 +31,47 @@ def free_heap():
 def node_name():
     uid = hw.unique_id()
     return "hanmq_" + "".join("%02x" % b for b in uid)
+
+
+class SetupButton:
+    """The way back to setup mode. The BOOT button cannot be read at power-up (held at
+    reset, the chip starts its ROM loader), so: a press during the first START_MS after
+    start (the LED blinks fast then), or a press held HOLD_MS at any time (the LED then
+    stays lit). Setup starts once the button is let go: held through the reset, it
+    would start the ROM loader."""
+
+    #: The start-up window for a short press, and the hold that works at any time.
+    START_MS = 5000
+    HOLD_MS = 5000
+
+    def __init__(self, now):
+        self.started = now
+        self._down = None  # ticks the press began, while it is down
+        self._early = False  # that press began inside the start-up window
+        self.armed = False  # a press that asks for setup; it starts on release
+        self.window = True
+
+    def service(self, now):
+        """True once setup mode should start (the qualifying press was let go)."""
+        if self.window and time.ticks_diff(now, self.started) >= self.START_MS:
+            self.window = False
+        if hw.button():
+            if self._down is None:
+                self._down = now
+                self._early = self.window
+            if self._early or time.ticks_diff(now, self._down) >= self.HOLD_MS:
+                self.armed = True
+            return False
+        self._down = None
+        return self.armed
+
+    def led(self, now):
+        """The LED's state while the button speaks, else None."""
+        if self.armed:
+            return True
+        if self.window:
+            return (time.ticks_diff(now, self.started) // 100) & 1
+        return None
 
 
 class Dongle:
@@ -37,7 +86,11 @@ class Dongle:
         node = node_name()
         self.node = node
         base = cfg["mqtt_base_topic"] or "hanmq/" + node
-        self.started = time.ticks_ms()
+        now = time.ticks_ms()
+        self.uptime = log.clock = Uptime(now)
+        self.button = SetupButton(now)
+        self.setup_wanted = None  # an app.SETUP_WHY key once setup mode should start
+        hw.hostname("hanmq-" + node[-4:])  # before the station starts: DHCP sends it
         self.wifi = WiFi(hw.station(), cfg["wifi_ssid"], cfg["wifi_password"], log)
         self.link = MQTTLink(
             cfg["mqtt_client_id"] or node,
@@ -53,11 +106,7 @@ class Dongle:
         disc = None
         if cfg["ha_discovery"]:
             disc = (cfg["ha_prefix"], node, base, VERSION)  # ha.py loads while announcing
-        # Hourly readings kept through an outage: a third of the heap left now, at most
-        # 12 KB (about 20 hours of 3-phase list 3).
-        gc.collect()
-        budget = max(2048, min(12288, gc.mem_free() // 3))
-        self.pub = Publisher(self.link, base, disc, cfg["raw_frames"], budget, log=log)
+        self.pub = Publisher(self.link, base, disc, cfg["raw_frames"], OUTBOX_BYTES, log=log)
         self.link.on_connect = self.pub.on_connect
         if disc is not None:
             self.link.subscribe((cfg["ha_prefix"] + "/status").encode(), self.pub.on_ha_status)
@@ -71,7 +120,9 @@ class Dongle:
 
             self.status = open_page(self, log, config_path, VERSION)  # None: no room
         self._led = False
-        self._last_bytes = self.started
+        self._bytes_s = 0  # uptime seconds of the meter's last byte (or of the start)
+        self._reopen_s = 0  # ... and of the last time the UART was opened again
+        self._joined_s = 0  # ... and of the last time the home network was up
         self._last_diag = None
         self._diag_ms = cfg["diagnostics_s"] * 1000
         log("I", "hanmq %s node %s, publishing to %s:%d under %s", VERSION, node,
@@ -82,7 +133,6 @@ class Dongle:
         if self.status is not None:
             self.status.on_reading(rd)
         self._led = not self._led
-        hw.led(self._led)
 
     def _on_bad_frame(self, reason, offset):
         self.log("D", "frame at byte %d: %s", offset, reason)
@@ -92,21 +142,46 @@ class Dongle:
         return (
             '{"frames_good": %d, "frames_bad_crc": %d, "frames_bad_length": %d, '
             '"frames_unknown": %d, "uptime": %d, "free_heap": %d, "rssi": %d, '
-            '"reconnects": %d, "outbox_dropped": %d, "energy_rejected": %d}'
+            '"reconnects": %d, "outbox_dropped": %d, "energy_rejected": %d, '
+            '"meter_silent_s": %d}'
             % (
                 d.good, d.bad_crc, d.bad_length, d.unknown,
-                time.ticks_diff(now, self.started) // 1000, free_heap(), self.wifi.rssi(),
+                self.uptime.s, free_heap(), self.wifi.rssi(),
                 self.link.reconnects, self.pub.outbox.dropped, self.pub.energy_rejected,
+                self.meter_silent_s(),
             )
         ).encode()
+
+    def meter_silent_s(self):
+        """Seconds since the meter's last byte (since the start, before the first)."""
+        return self.uptime.s - self._bytes_s
 
     def step(self, now):
         """One turn of the loop; returns True while there is work (host runs end
         when the replayed meter has finished and everything is delivered)."""
+        up = self.uptime.tick(now)
+        joined = self.wifi.service(now)
+        if joined:
+            self._joined_s = up
+        elif self.link.connected():
+            self.link.drop("Wi-Fi lost")  # before a reading goes into a dead connection
+        elif up - self._joined_s >= WIFI_SETUP_S:
+            self.log("W", "Wi-Fi: %s not joined for %d s: setup access point", self.wifi.ssid,
+                     up - self._joined_s)
+            self.setup_wanted = "wifi"
         got = self.meter.poll()
         if got:
-            self._last_bytes = now
-        if self.wifi.service(now):
+            self._bytes_s = self._reopen_s = up
+        elif up - self._reopen_s >= REOPEN_S:
+            self._reopen_s = up
+            self.meter.reopen()
+            self.log("I" if self.meter.reopens == 1 else "D",
+                     "meter: nothing for %d s: UART opened again", up - self._bytes_s)
+        if self.button.service(now):
+            self.setup_wanted = "ap"
+        led = self.button.led(now)
+        hw.led(self._led if led is None else led)
+        if joined:
             self.link.service(now)
         if self._last_diag is None or time.ticks_diff(now, self._last_diag) >= self._diag_ms:
             self._last_diag = now
@@ -115,12 +190,6 @@ class Dongle:
         if self.status is not None:
             self.status.service(now)  # one bounded slice: never holds up the UART
         return got
-
-    def healthy(self, now):
-        return (
-            time.ticks_diff(now, self._last_bytes) < SILENT_MS
-            or time.ticks_diff(now, self.started) < SILENT_MS
-        )
 
     def idle(self):
         return self.meter.closed() and not self.pub.pending()

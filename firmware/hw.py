@@ -18,13 +18,15 @@ RXBUF = 4096
 
 def uart(parity):
     """The meter's UART at 2400 baud: parity 0 (8E1: Aidon, Kaifa, L+G) or None
-    (8N1: Kamstrup). Reads never block."""
+    (8N1: Kamstrup). Reads never block. tx=-1: no TX pin at all (MicroPython 1.29;
+    otherwise the UART's default TX pin, GPIO17 or GPIO10, would be driven). Each call
+    empties the receive buffer (MicroPython 1.27 and later)."""
     kw = {}
     if board.INVERT_RX:
         kw["invert"] = machine.UART.INV_RX
     return machine.UART(
         board.UART_ID, baudrate=2400, bits=8, parity=parity, stop=1, rx=board.RX_PIN,
-        rxbuf=RXBUF, timeout=0, **kw
+        tx=-1, rxbuf=RXBUF, timeout=0, **kw
     )
 
 
@@ -76,10 +78,24 @@ def led(on):
     _led.value(bool(on) != board.LED_ACTIVE_LOW)
 
 
-def button_held():
+_button = None
+
+
+def button():
+    """True while the setup button is pressed. It is the chip's BOOT button, a strapping
+    pin: held at reset the chip starts its ROM loader instead of the firmware, so it
+    can only be read once the firmware runs (dongle.SetupButton)."""
+    global _button
     if board.BUTTON_PIN is None:
         return False
-    return machine.Pin(board.BUTTON_PIN, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
+    if _button is None:
+        _button = machine.Pin(board.BUTTON_PIN, machine.Pin.IN, machine.Pin.PULL_UP)
+    return _button.value() == 0
+
+
+def hostname(name):
+    """The name the router's DHCP list shows (else every board is "mpy-esp32")."""
+    network.hostname(name)
 
 
 def unique_id():

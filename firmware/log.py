@@ -12,6 +12,7 @@ LEVELS = "DIWE"  # debug, info, warning, error
 class Log:
     def __init__(self, level="I", keep=1024):
         self.min = LEVELS.find(level)
+        self.clock = None  # an Uptime: lines say seconds since start (else ticks // 1000)
         self._ring = bytearray(keep)  # recent lines, "\n"-separated, oldest overwritten
         self._at = 0
 
@@ -20,7 +21,8 @@ class Log:
             return
         if args:
             msg = msg % args
-        line = "%d %s: %s" % (time.ticks_ms() // 1000, level, msg)
+        c = self.clock
+        line = "%d %s: %s" % (c.s if c else time.ticks_ms() // 1000, level, msg)
         print("[hanmq]", line)
         ring = self._ring
         n = len(ring)

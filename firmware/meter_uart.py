@@ -28,8 +28,15 @@ class MeterUART:
         self.parity = _PARITY.get(meter, EVEN)
         self.log = log
         self.bytes = 0
+        self.reopens = 0
         self._waiting = 0
         self._mark = self._counts()
+        self.uart = hw.uart(self.parity)
+
+    def reopen(self):
+        """Open the UART again, as it is (a driver that stopped delivering)."""
+        self.reopens += 1
+        self._waiting = 0
         self.uart = hw.uart(self.parity)
 
     def _counts(self):

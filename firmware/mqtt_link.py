@@ -16,9 +16,11 @@
 # - keepalive: PINGREQ when idle keepalive/2; a connection that received nothing for
 #   1.5 x keepalive is dead (the same rule the broker applies, MQTT 3.1.1 section 3.1.2.10).
 #
-# Call service() only while Wi-Fi is up. The broker's name is resolved before the first
-# connect and again after a failed attempt (a reconnect after a dropped connection reuses
-# the address): the DNS lookup is the one step a socket timeout cannot bound. Each socket
+# Call service() only while Wi-Fi is up, and drop() when it goes. The broker's name is
+# resolved before the first connect and again after a failed attempt (a reconnect after
+# a dropped connection reuses the address), in a thread of its own: on the ESP32 a
+# lookup blocks 7 s per DNS server that does not answer, up to 21 s, and no socket
+# timeout bounds it (ports/esp32/modsocket.c releases the GIL for it). Each socket
 # operation is bounded by timeout_s; one call can chain a few (connect, TLS handshake,
 # CONNACK, SUBACKs), and a write that trickles out can restart the timer: observed worst
 # case about 2 x timeout_s.
@@ -109,6 +111,39 @@ def _b(s):
     return s if s is None or isinstance(s, bytes) else s.encode()
 
 
+def _is_ip(host):
+    for c in host:
+        if not ("0" <= c <= "9" or c == "."):
+            return False
+    return True
+
+
+class _Lookup:
+    """One getaddrinfo() at a time, in a thread, polled by the loop. Without _thread
+    (a port built without it) the lookup runs inline."""
+
+    def __init__(self):
+        self.busy = False
+        self.result = self.error = None
+
+    def start(self, host, port):
+        self.busy = True
+        self.result = self.error = None
+        try:
+            import _thread
+
+            _thread.start_new_thread(self._run, (host, port))
+        except (ImportError, OSError, RuntimeError):
+            self._run(host, port)
+
+    def _run(self, host, port):
+        try:
+            self.result = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+        except Exception as e:  # noqa: BLE001 (the loop reports it)
+            self.error = e
+        self.busy = False
+
+
 def _err(e):
     # short, one line (mbedTLS messages span lines); only built on failures
     if isinstance(e, OSError) and e.args and e.args[0] == -1:
@@ -185,6 +220,7 @@ class MQTTLink:
         self._log = log
         self._subs = []  # (topic filter, callback)
         self._ai = None  # resolved broker address, kept while it works
+        self._lookup = _Lookup()
         self._s = None  # _Sock while connected
         self._ever = False
         self._now = self._rx = self._tx = self._ping = 0
@@ -226,6 +262,7 @@ class MQTTLink:
             if self.backoff.due(now_ms):
                 self._connect(now_ms)
             return self._s is not None
+        self.backoff.still_up(now_ms)
         try:
             c = self._c
             for _ in range(_MAX_MSGS):
@@ -262,6 +299,13 @@ class MQTTLink:
         self._tx = self._now
         return True
 
+    def drop(self, why):
+        """The network went (Wi-Fi lost): close the connection at once, without a
+        word to the broker (it cannot hear), so nothing more is written into a socket
+        whose data can no longer arrive. A later service() connects again."""
+        if self._s is not None:
+            self._lost(OSError(why))
+
     def close(self):
         """Disconnect cleanly (DISCONNECT: the broker discards the will, 3.14.4). A later
         service() connects again."""
@@ -277,13 +321,22 @@ class MQTTLink:
     # -- internals ------------------------------------------------------------------------
 
     def _connect(self, now):
-        self.state = "connecting"
         c = self._c
         if self._ai is None:
-            try:
-                self._ai = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0]
-            except Exception as e:
+            lk = self._lookup
+            if not lk.busy and lk.result is None and lk.error is None:
+                self.state = "resolving"
+                if _is_ip(self.host):
+                    lk._run(self.host, self.port)  # no DNS: nothing to wait for
+                else:
+                    lk.start(self.host, self.port)
+            if lk.busy:
+                return  # the next turn looks again
+            self._ai, e = lk.result, lk.error
+            lk.result = lk.error = None
+            if e is not None or self._ai is None:
                 return self._failed(now, "DNS lookup failed for %s: %s" % (self.host, _err(e)))
+        self.state = "connecting"
         _net.ai = self._ai
         _net.timeout = self.timeout_s
         try:

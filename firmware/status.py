@@ -15,49 +15,54 @@ import time
 
 import hw
 
-#: Free heap (after a collection) needed at start: the page's own few KB, a visit's
-#: (about 20 KB: the HTTP server, the page, two buffers) and the firmware's own peaks
-#: (a Home Assistant discovery burst, an hourly reading) left clear, with room for a
-#: heap in pieces. With less the dongle runs without the page. Measured on the unix
-#: port, which is 64-bit; a 32-bit board's objects take about 0.7 of that room
-#: (bench/README.md), so the figures are scaled there.
+#: The MicroPython heap the firmware keeps itself to: an ESP32 without PSRAM gives it
+#: about 100 KB. A board's gc.mem_free() also counts the system heap the MicroPython
+#: heap can grow into, which Wi-Fi and TLS need (DESIGN.md 8), so no decision rests on
+#: it: a visit is served when the live heap (gc.mem_alloc(), after a collection) leaves
+#: VISIT bytes of this budget. Both measured on the ESP32-like VM (bench/README.md);
+#: the 64-bit unix port's objects take about 1.4 times that room.
 _WIDE = sys.maxsize > 0x7FFFFFFF
-ROOM = 40000 if _WIDE else 28000
-#: Free heap needed to load the server and render a page, the firmware's peaks left
-#: clear; below it visitors get 503 (an outage's outbox comes first).
-NEED = 34000 if _WIDE else 24000
+BUDGET = 96 * 1024 * 7 // 5 if _WIDE else 96 * 1024
+#: What a visit takes at its peak: the HTTP server, the page's module, two buffers, the
+#: page being written, with the firmware's own peaks (a discovery burst, an hourly
+#: reading) left clear.
+VISIT = 20 * 1024 * 7 // 5 if _WIDE else 20 * 1024
 #: Each of the 2 connections served at once has a buffer this long: the request's
 #: head must fit (no body is read).
 BUF = 1024
 #: The server stays loaded this long after its last connection.
 IDLE_MS = 3000
-#: After the answer that asks for a restart, it gets this long to go out.
+#: After the answer that asks for a restart, it gets this long to go out,
 RESTART_MS = 2000
+#: and once its connection is closed, this long to leave the network stack.
+LINGER_MS = 1000
 
 _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n"
 
 
+def budget():
+    """BUDGET, or the whole heap where that is smaller (a host run with -X heapsize)."""
+    return min(BUDGET, gc.mem_alloc() + gc.mem_free())
+
+
 def open_page(dongle, log, path, version):
-    """The status page, or None (and this module dropped) when the heap has no room."""
+    """The status page, or None (and this module dropped) when it cannot be set up."""
     gc.collect()
-    free = hw.free_heap()
-    if free >= ROOM:
-        try:
-            return StatusPage(dongle, log, path, version, free)
-        except MemoryError:
-            pass
-    log("W", "status page off: %d bytes free, it needs %d", free, ROOM)
+    try:
+        return StatusPage(dongle, log, path, version)
+    except (MemoryError, OSError) as e:
+        log("W", "status page off: %s", e)
     del sys.modules["status"]
     return None
 
 
 class StatusPage:
-    def __init__(self, dongle, log, path, version, free):
+    def __init__(self, dongle, log, path, version):
         self.dongle = dongle
         self.log = log
         self.path = path
         self.version = version
-        self.last_ms = None
+        self.last_s = None  # uptime seconds of the latest reading
         self.unknown = 0
         self.readings = 0
         self.restart = None  # ticks: restart once the answer is out
@@ -80,11 +85,11 @@ class StatusPage:
         s.setblocking(False)
         self._poll = select.poll()
         self._poll.register(s, select.POLLIN)
-        log("I", "status page on port %d (%d bytes were free)", port, free)
+        log("I", "status page on port %d", port)
 
     def on_reading(self, rd):
         self.readings += 1
-        self.last_ms = time.ticks_ms()
+        self.last_s = self.dongle.uptime.s
         self.unknown = self.dongle.decoder.unknown  # the page shows this reading while
         # no frame has failed since (a failed frame leaves the reading slots cleared)
 
@@ -100,7 +105,12 @@ class StatusPage:
             self._idle = now
             if self.restart is None or time.ticks_diff(now, self.restart) < RESTART_MS:
                 return
-        if self.restart is not None:  # the answer has gone out (or had its time)
+        if self.restart is not None:
+            # The answer has gone out (or had its time), and what the network stack
+            # still held has had LINGER_MS to reach the browser: a reset loses it.
+            closed = srv.closed_ms
+            if closed is not None and time.ticks_diff(now, closed) < LINGER_MS:
+                return
             self.log("I", "restarting")
             hw.reset()
         if time.ticks_diff(now, self._idle) > IDLE_MS:
@@ -108,8 +118,8 @@ class StatusPage:
 
     def _load(self, now):
         gc.collect()
-        free = hw.free_heap()
-        if free >= NEED:
+        live = gc.mem_alloc()
+        if live + VISIT <= budget():
             try:
                 bufs = [bytearray(BUF), bytearray(BUF)]  # before the imports
                 from portal import admin
@@ -128,7 +138,7 @@ class StatusPage:
             s.close()
         except OSError:
             pass
-        self.log("W", "status page: heap low (%d free), visitor turned away", free)
+        self.log("W", "status page: heap low (%d live), visitor turned away", live)
 
     def _unload(self):
         self.server = self._handle = None

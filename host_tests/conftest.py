@@ -31,7 +31,19 @@ def venv_bin(name):
     return path if os.path.exists(path) else name
 
 
-MICROPYTHON = venv_bin("micropython")
+def _micropython():
+    """$HANMQ_MICROPYTHON, else the ESP32-like VM (32-bit, float32, 2^30 ms ticks) next
+    to the repository where it exists (development, CI), else the unix port from PyPI."""
+    vm = os.path.join(os.path.dirname(ROOT), "shared", "esp32vm", "micropython")
+    for exe in (os.environ.get("HANMQ_MICROPYTHON"), vm):
+        if exe and os.access(exe, os.X_OK):
+            return exe
+    return venv_bin("micropython")
+
+
+#: The MicroPython every firmware run in the suites uses (tools/simulate.py picks the
+#: same one).
+MICROPYTHON = _micropython()
 
 
 def run_micropython(args, heap=None, stdin=None, timeout=300):

@@ -120,28 +120,6 @@ def get(port, path="/", host=None, auth=None, method="GET", body=b"", headers=()
     return raw_http(port, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
 
-def wait_read(port, client, timeout=30.0):
-    """Wait until the server on `port` has read everything `client` (a connected
-    socket) sent it: on Linux, the server side of the connection in /proc/net/tcp has
-    an empty receive queue. The only way to know from outside that a request is under
-    way at the server, not still waiting in the kernel."""
-    me = ":%04X" % client.getsockname()[1]
-    server = ":%04X" % port
-    deadline = time.monotonic() + timeout
-    while True:
-        with open("/proc/net/tcp") as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                # fields: sl, local, remote, state, tx_queue:rx_queue, ...
-                if fields[1].endswith(server) and fields[2].endswith(me):
-                    if int(fields[4].split(":")[1], 16) == 0:
-                        return
-                    break
-        if time.monotonic() > deadline:
-            raise TimeoutError("the server on %d has not read what was sent" % port)
-        time.sleep(0.02)
-
-
 def wait_port(port, timeout=20.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -53,6 +53,11 @@ def _compile(src, dst, arch):
     return True
 
 
+def compile_one(src, dst, arch=None):
+    """src to bytecode at dst, when dst is missing or older; True if it was compiled."""
+    return _compile(src, dst, arch)
+
+
 def _sources():
     """(source path, path in the tree) for every firmware file, sorted."""
     out = []

@@ -79,7 +79,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Four simulated dongles, readings shown live.")
     ap.add_argument("--speed", type=float, default=5.0, help="times real time (default 5)")
     ap.add_argument("--broker", metavar="HOST:PORT", help="default: start a local broker")
-    ap.add_argument("--heap", default=simulate.ESP32_HEAP)
+    ap.add_argument("--heap", help="default: the ESP32's (simulate.board_heap)")
     a = ap.parse_args(argv)
     host, port, embedded = brokers.use(a.broker)
     print("demo: %s broker on %s:%d; subscribe to hanmq/# to see every topic"

@@ -51,13 +51,22 @@ def frames_from_corpus(path, vendor=None, country="NO", include_bad=False):
     return out
 
 
-def push_interval(frame):
-    """Seconds until the meter's next push after this frame (protocol.md 1.4)."""
+def _list_and_maker(frame):
     got = []
     Decoder(lambda rd: got.append((rd.list_no, rd.text[1] if rd.has[1] else None))).feed(frame)
-    if not got:
+    return got[0] if got else (None, None)
+
+
+def frame_maker(frame):
+    """The meter's maker as the firmware's decoder finds it, or None."""
+    return _list_and_maker(frame)[1]
+
+
+def push_interval(frame):
+    """Seconds until the meter's next push after this frame (protocol.md 1.4)."""
+    list_no, maker = _list_and_maker(frame)
+    if list_no is None:
         return 10.0
-    list_no, maker = got[0]
     if list_no == 1:
         return 2.0 if maker == "Kaifa" else 2.5
     return 10.0
@@ -75,9 +84,12 @@ def damage(frame, rng, bit_errors, noise):
 
 
 def play(frames, write, speed=1.0, loops=1, bit_errors=0.0, noise=0, seed=1, on_push=None):
-    """Write the frames with the meter's cadence. speed=None: as fast as possible."""
+    """Write the frames with the meter's cadence. speed=None: as fast as possible.
+    Each frame is one burst on the wire: where `write` has a chunk() method (a
+    simboard.Uart), the parts of a paced frame but its last go through it."""
     rng = random.Random(seed)
     byte_time = 11 / 2400.0
+    more = getattr(write, "chunk", write)
     for _ in range(loops):
         for frame in frames:
             start = time.monotonic()
@@ -86,7 +98,7 @@ def play(frames, write, speed=1.0, loops=1, bit_errors=0.0, noise=0, seed=1, on_
                 write(data)
             else:  # pace the bytes as the wire would, 32 at a time
                 for i in range(0, len(data), 32):
-                    write(data[i : i + 32])
+                    (write if i + 32 >= len(data) else more)(data[i : i + 32])
                     time.sleep(32 * byte_time / speed)
             if on_push:
                 on_push(frame)

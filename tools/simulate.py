@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -36,27 +37,59 @@ sys.path.insert(0, HERE)
 import broker as brokers  # noqa: E402
 import build  # noqa: E402
 import replay  # noqa: E402
+import simboard  # noqa: E402
 
 #: MicroPython heap of an ESP32 without PSRAM, as the firmware gets it.
 ESP32_HEAP = "96k"
 
 
-def micropython():
+#: The ESP32-like VM (32-bit, float32, 2^30 ms ticks) next to the repository, where it
+#: exists (development and CI); a fresh clone has only the 64-bit unix port from PyPI.
+ESP32VM = os.path.join(os.path.dirname(ROOT), "shared", "esp32vm", "micropython")
+
+
+def micropython(path=None):
+    """The MicroPython binary firmware runs use: `path`, else $HANMQ_MICROPYTHON, else
+    the ESP32-like VM where it exists, else the unix port of the virtual environment."""
+    for exe in (path, os.environ.get("HANMQ_MICROPYTHON"), ESP32VM):
+        if exe and os.access(exe, os.X_OK):
+            return os.path.abspath(exe)
     exe = os.path.join(os.path.dirname(sys.executable), "micropython")
     return exe if os.path.exists(exe) else "micropython"
 
 
+_BITS = {}
+
+
+def is_32bit(exe):
+    """True when the binary is a 32-bit VM (as an ESP32 is)."""
+    if exe not in _BITS:
+        out = subprocess.run([exe, "-c", "import sys; print(sys.maxsize)"],
+                             capture_output=True, text=True, timeout=30)
+        _BITS[exe] = out.stdout.strip() == str(2 ** 31 - 1)
+    return _BITS[exe]
+
+
+def board_heap(exe=None):
+    """The ESP32's heap on a 32-bit VM; WIDE_HEAP, the same room, on a 64-bit one."""
+    return ESP32_HEAP if is_32bit(exe or micropython()) else WIDE_HEAP
+
+
 def module_path():
-    """MICROPYPATH: the host seam first, then the firmware precompiled as for a board
-    (bytecode: compiling source at import would cost heap a board does not spend)."""
+    """MICROPYPATH: the simulated board's seam (tools/sim: hw, time, socket) first, then
+    the firmware, both precompiled as for a board (bytecode: compiling source at
+    import would cost heap a board does not spend)."""
     out = os.path.join(ROOT, "build", "sim")
     build.build(out, None, log=None)
-    return ":".join([os.path.join(HERE, "sim"), out, ".frozen"])
+    seam = os.path.join(ROOT, "build", "sim-seam")
+    for name in ("hw", "time", "socket", "board"):
+        build.compile_one(os.path.join(HERE, "sim", name + ".py"), os.path.join(seam, name + ".mpy"))
+    return ":".join([seam, out, ".frozen"])
 
 
-#: Heap for trying the pages: the status page needs more than the ESP32's budget
-#: leaves on the 64-bit unix port (setup mode fits in ESP32_HEAP).
-PAGES_HEAP = "128k"
+#: The same room on the 64-bit unix port (the fallback where the ESP32-like VM is not
+#: there): its objects take about 1.4 times the bytes of a 32-bit VM's (bench/README.md).
+WIDE_HEAP = "136k"
 
 #: What the simulated Wi-Fi scan finds unless told otherwise: a mesh network seen
 #: twice, a hidden one, an open one, and a name that needs escaping in HTML.
@@ -90,19 +123,26 @@ def dongle_config(host, port, **over):
 
 
 class SimulatedDongle:
-    """The firmware in a micropython process, fed by a replayed meter over TCP."""
+    """The firmware in a micropython process on a simulated board (tools/simboard.py),
+    its UART fed by a replayed meter."""
 
-    def __init__(self, frames, host, port, node="a1b2c3", speed=None, heap=ESP32_HEAP,
+    def __init__(self, frames, host, port, node="a1b2c3", speed=None, heap=None,
                  workdir=None, bit_errors=0.0, noise=0, script=None, setup=False,
                  http_port=None, dns_port=None, config_file=None, scan=None, echo=False,
-                 uart_wait=60, **config):
-        """script(write): plays the meter instead of the default replay of `frames`.
+                 uart_wait=60, micropython_path=None, ticks_start=None, silence=0.0,
+                 wire_errors=0.0, framing=None, home=None, **config):
+        """script(write): plays the meter instead of the default replay of `frames`
+        (write: a simboard.Uart, its line model in front of the board's UART).
         host None: no settings are written (setup mode starts when config_file holds
-        none); setup: the setup button is held at power-up; http_port: the setup page,
-        then the status page, on 127.0.0.1:http_port; dns_port: the setup DNS; scan:
-        the Wi-Fi scan's networks [(ssid, rssi, security)]; echo: print the firmware's
-        output as it comes; uart_wait: seconds the meter waits for the firmware to
-        open its UART (None: for ever)."""
+        none); setup: the button is pressed at start-up (setup mode); http_port: the
+        setup page, then the status page, on 127.0.0.1:http_port; dns_port: the setup
+        DNS; scan: the Wi-Fi scan's networks [(ssid, rssi, security)]; echo: print the
+        firmware's output as it comes; uart_wait: seconds the meter waits for the
+        firmware to open its UART (None: for ever). Board: micropython_path (default
+        micropython()), speed (the meter's and the board's clock), ticks_start,
+        silence (board seconds before the meter's first byte), wire_errors (bit error
+        rate on the meter's wire), framing ("E"/"N": the meter's; default from the
+        frames), home ((ssid, password) of the network that exists; default: any)."""
         self.frames = frames
         self.script = script
         self.node = node
@@ -111,104 +151,123 @@ class SimulatedDongle:
         self.damage = dict(bit_errors=bit_errors, noise=noise)
         self.dir = workdir or tempfile.mkdtemp(prefix="hanmq-dongle-")
         self.config_file = os.path.abspath(config_file or os.path.join(self.dir, "config.json"))
+        self.micropython = micropython(micropython_path)
+        heap = heap or board_heap(self.micropython)
+        self.uart_wait = uart_wait
+        self.silence = silence
+        self.summary = None
+        self.setup = setup
+        clock = 1.0 if speed is None else float(speed)
+        env = dict(os.environ, MICROPYPATH=module_path(), HANMQ_NODE=node,
+                   HANMQ_CONFIG=self.config_file,
+                   HANMQ_SCAN=json.dumps(SCAN if scan is None else scan))
+        if ticks_start is not None:
+            env["HANMQ_TICKS_START"] = str(ticks_start)
+        if home is not None:
+            env["HANMQ_HOME"] = "%s\n%s" % home
+        if dns_port:
+            env["HANMQ_DNS_PORT"] = str(dns_port)
+        ports = []
+        airs = []
         if host is not None:
+            broker = self._broker_air(host, port)
+            if broker is not None:
+                ports.append("%s:%d=%d" % (host, port, broker.port))
+                airs.append(broker)
             with open(self.config_file, "w") as f:
                 json.dump(dongle_config(host, port, **config), f)
-        self.env = {"HANMQ_CONFIG": self.config_file}
-        if setup:
-            self.env["HANMQ_BUTTON"] = "1"
+        page = None
         if http_port:
-            self.env["HANMQ_HTTP_PORT"] = str(http_port)
-        if dns_port:
-            self.env["HANMQ_DNS_PORT"] = str(dns_port)
-        self.env["HANMQ_SCAN"] = json.dumps(SCAN if scan is None else scan)
-        self.echo = echo
-        self.uart_wait = uart_wait
-        self.proc = None
-        self.lines = []
-        self.summary = None
-        self.resets = 0  # restarts after the firmware's (simulated) reset
+            # the firmware listens on a port of its own; the page's port is its Air
+            inside = brokers.free_port()
+            page = simboard.Air(("127.0.0.1", inside), http_port, "page")
+            env["HANMQ_HTTP_PORT"] = str(http_port)
+            ports.append("127.0.0.1:%d=%d" % (http_port, inside))
+        env["HANMQ_PORT_MAP"] = ",".join(ports)
+        self.page_air = page
+        framing = framing or simboard.meter_framing(frames)
+        self.uart = simboard.Uart(simboard.Line(framing, wire_errors))
+        cmd = [self.micropython, "-X", "heapsize=" + heap, os.path.join(HERE, "sim", "run.py")]
+        self.board = simboard.Board(cmd, env, self.dir, self.uart, echo=echo, speed=clock)
+        self.board.airs += airs + ([page] if page else [])
+        self.board.station_airs += airs
+        if page:
+            self.board.ap_airs.append(page)
+        if setup:
+            self.board.on_boot = self._press_for_setup
         self.played = threading.Event()
-        self._done = threading.Event()
-        self._stopped = False
+
+    @staticmethod
+    def _broker_air(host, port):
+        try:
+            target = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1][:2]
+        except OSError:
+            return None  # a name that does not resolve: the firmware finds out itself
+        return simboard.Air(target, name="broker")
+
+    def _press_for_setup(self, boot):
+        # the first start only: the button pressed (and let go) as the LED says it may
+        if boot == 1:
+            self.board.press()
+            threading.Timer(1.0 / self.board.speed, self.board.release).start()
+
+    @property
+    def proc(self):
+        return self.board.proc
+
+    @property
+    def lines(self):
+        return self.board.lines
+
+    @property
+    def resets(self):
+        return len(self.board.resets)
 
     def start(self):
-        srv = socket.socket()
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1)
-        uart = "127.0.0.1:%d" % srv.getsockname()[1]
-        threading.Thread(target=self._play, args=(srv,), daemon=True).start()
-        self._env = dict(os.environ, MICROPYPATH=module_path(), HANMQ_UART=uart, HANMQ_NODE=self.node)
-        self._env.update(self.env)
-        self._launch()
-        threading.Thread(target=self._read_output, daemon=True).start()
+        self.board.start()
+        threading.Thread(target=self._meter, daemon=True).start()
+        threading.Thread(target=self._summary, daemon=True).start()
         return self
 
-    def _launch(self):
-        self.proc = subprocess.Popen(
-            [micropython(), "-X", "heapsize=" + self.heap, os.path.join(HERE, "sim", "run.py")],
-            cwd=self.dir, env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-
-    def _play(self, srv):
-        # Every start of the firmware opens the UART anew: the meter plays to each.
-        srv.settimeout(self.uart_wait)
+    def _meter(self):
         try:
-            while not self._stopped:
-                conn, _ = srv.accept()
-                threading.Thread(target=self._meter, args=(conn,), daemon=True).start()
-        except OSError:
-            pass
-        finally:
-            srv.close()
-
-    def _meter(self, conn):
-        try:
-            if self.script:
-                self.script(conn.sendall)
-            else:
-                replay.play(self.frames, conn.sendall, speed=self.speed, **self.damage)
+            if self.uart.opened.wait(self.uart_wait):
+                if self.silence:
+                    time.sleep(self.silence / self.board.speed)
+                if self.script:
+                    self.script(self.uart)
+                else:
+                    replay.play(self.frames, self.uart, speed=self.speed, **self.damage)
         except OSError:
             pass  # the firmware went away
         finally:
-            conn.close()
+            self.uart.end()
             self.played.set()
 
-    def _read_output(self):
-        while True:
-            for line in self.proc.stdout:
-                line = line.rstrip("\n")
-                self.lines.append(line)
-                if self.echo:
-                    print(line, flush=True)
-                if line.startswith("hanmq: frames read"):
-                    self.summary = line[len("hanmq: ") :]
-            if self.proc.wait() != RESET_EXIT or self._stopped:
-                break
-            # hw.reset(): start again, as a board reboots (the button is not held now)
-            self.resets += 1
-            self._env.pop("HANMQ_BUTTON", None)
-            self._launch()
-        self._done.set()
+    def _summary(self):
+        self.board.wait()
+        for line in self.board.lines:
+            if line.startswith("hanmq: frames read"):
+                self.summary = line[len("hanmq: ") :]
 
     def wait(self, timeout=None):
         """The firmware's exit status once it has stopped for good (restarts after a
         reset are followed); subprocess.TimeoutExpired if it runs on."""
-        if not self._done.wait(timeout):
-            raise subprocess.TimeoutExpired("micropython", timeout)
+        rc = self.board.wait(timeout)
         self.played.wait(5)
-        return self.proc.returncode
+        self._summary()
+        return rc
 
     def stop(self):
-        self._stopped = True
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._done.wait(5)
+        self.board.stop()
 
     def output(self):
-        return "\n".join(self.lines)
+        return self.board.output()
+
+    def wait_read(self, client, timeout=30.0):
+        """Wait until the firmware has read all that `client` (a socket connected to
+        http_port) sent it through the Air."""
+        self.page_air.wait_read(client, timeout)
 
 
 def run_to_end(dongle, embedded=None, meter_done=None):
@@ -224,6 +283,11 @@ def run_to_end(dongle, embedded=None, meter_done=None):
         if embedded:
             embedded.stop()
     return rc
+
+
+def board_options(a):
+    return dict(micropython_path=a.micropython, ticks_start=a.ticks_start, silence=a.silence,
+                wire_errors=a.wire_errors)
 
 
 def serve(a, frames):
@@ -250,7 +314,7 @@ def serve(a, frames):
     dongle = SimulatedDongle(
         [], None, None, node=a.node, heap=a.heap, script=meter, setup=a.setup,
         http_port=a.http_port, dns_port=a.dns_port, config_file=config_file,
-        echo=True, uart_wait=None,
+        echo=True, uart_wait=None, **board_options(a),
     ).start()
     rc = run_to_end(dongle, embedded, forever)
     return 0 if rc in (0, 130) else 1
@@ -264,8 +328,8 @@ def main(argv=None):
     ap.add_argument("--vendor", help="Aidon, Kaifa, Kamstrup or Landis+Gyr")
     ap.add_argument("--broker", metavar="HOST:PORT", help="default: start an embedded broker")
     ap.add_argument("--speed", default="1", help="times real time, or 'max' (default 1)")
-    ap.add_argument("--heap", help="MicroPython heap (default %s; %s with --setup/--config)"
-                    % (ESP32_HEAP, PAGES_HEAP))
+    ap.add_argument("--heap", help="MicroPython heap (default %s on a 32-bit VM, %s on the "
+                    "64-bit unix port)" % (ESP32_HEAP, WIDE_HEAP))
     ap.add_argument("--node", default="a1b2c3", help="chip id in hex: the node is hanmq_<id>")
     ap.add_argument("--quiet", action="store_true", help="print only the summary")
     ap.add_argument("--setup", action="store_true",
@@ -274,6 +338,16 @@ def main(argv=None):
                     help="settings file; with valid settings and no --setup: the status page")
     ap.add_argument("--http-port", type=int, default=8080, help="setup/status page port (8080)")
     ap.add_argument("--dns-port", type=int, default=5353, help="setup DNS port (5353)")
+    board = ap.add_argument_group("the simulated board (DESIGN.md 4, 9)")
+    board.add_argument("--micropython", metavar="PATH",
+                       help="MicroPython binary (default: the ESP32-like VM ../shared/esp32vm/"
+                       "micropython where it exists, else the unix port of .venv)")
+    board.add_argument("--ticks-start", type=int, metavar="MS",
+                       help="the board's tick counter at start (it wraps at 2^30 ms)")
+    board.add_argument("--silence", type=float, default=0.0, metavar="S",
+                       help="board seconds the meter is silent before its first frame")
+    board.add_argument("--wire-errors", type=float, default=0.0, metavar="P",
+                       help="probability of a flipped bit on the meter's wire")
     a = ap.parse_args(argv)
     serving = a.setup or a.config
     if not serving and not (a.frames or a.corpus):
@@ -285,19 +359,20 @@ def main(argv=None):
         )
         if not frames:
             ap.error("no frames")
+    exe = micropython(a.micropython)
+    if not a.heap:
+        a.heap = board_heap(exe)
+        if a.heap != ESP32_HEAP and not a.quiet:
+            print("simulate: heap %s: %s is 64-bit, its objects take more room than an "
+                  "ESP32's" % (a.heap, exe))
     if serving:
-        if not a.heap:
-            a.heap = PAGES_HEAP
-            print("simulate: heap %s: at %s this 64-bit port has no room for the status page"
-                  % (PAGES_HEAP, ESP32_HEAP))
         return serve(a, frames)
-    a.heap = a.heap or ESP32_HEAP
     host, port, embedded = brokers.use(a.broker)
     if embedded and not a.quiet:
         print("simulate: embedded %s broker on %s:%d" % (embedded.kind, host, port))
     dongle = SimulatedDongle(
         frames, host, port, node=a.node, heap=a.heap,
-        speed=None if a.speed == "max" else float(a.speed),
+        speed=None if a.speed == "max" else float(a.speed), **board_options(a),
     ).start()
     rc = run_to_end(dongle, embedded)
     if not a.quiet:

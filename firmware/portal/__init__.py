@@ -27,15 +27,16 @@ SETUP_BUFS = 3
 SETUP_BUF = 1280
 
 
-def run(log, path, meter=None):
-    """Setup mode: returns 0 once settings were saved to path. meter: the MeterUART,
-    read meanwhile so the page can show what the meter sends."""
+def run(log, path, meter=None, mode="ap"):
+    """Setup mode: returns 0 once the dongle should start again (settings saved to
+    path, or its network joined again). meter: the MeterUART, read meanwhile so the
+    page can show what the meter sends; mode: app.SETUP_WHY's key."""
     gc.collect()
     bufs = [bytearray(SETUP_BUF) for _ in range(SETUP_BUFS)]  # before the imports
     from portal import setup
 
     try:
-        return setup.run(log, path, bufs, meter)
+        return setup.run(log, path, bufs, meter, mode)
     finally:
         unload("portal.setup", "portal.dns", "portal.http", "portal.pages", "portal.form",
                "config", "portal")

@@ -75,10 +75,13 @@ def _status(st):
 
 
 def _meter(st, now):
-    if st.last_ms is None:
+    silent = st.dongle.meter_silent_s()
+    if silent >= 60:
+        yield "meter", "silent for %s: is the HAN port open? Is the cable in?" % _span(silent)
+    if st.last_s is None:
         yield "readings", "none yet"
         return
-    yield "readings", "%d, the last %d s ago" % (st.readings, time.ticks_diff(now, st.last_ms) // 1000)
+    yield "readings", "%d, the last %d s ago" % (st.readings, st.dongle.uptime.s - st.last_s)
     dec = st.dongle.decoder
     if dec.unknown != st.unknown:
         yield "last frame", "not understood"
@@ -88,6 +91,15 @@ def _meter(st, now):
         if rd.has[fid]:
             unit = fields.UNITS[fields.KINDS[fid]]
             yield fields.name(fid), rd.value_text(fid) + (" " + unit if unit else "")
+
+
+def _span(s):
+    """3 d 4 h, 2 h 5 min, 7 min 30 s"""
+    if s >= 86400:
+        return "%d d %d h" % (s // 86400, s % 86400 // 3600)
+    if s >= 3600:
+        return "%d h %d min" % (s // 3600, s % 3600 // 60)
+    return "%d min %d s" % (s // 60, s % 60)
 
 
 def _links(d):

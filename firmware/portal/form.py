@@ -6,6 +6,7 @@
 # nothing here judges a value. Password fields are never filled in.
 
 import config
+from portal.http import same
 from portal.pages import end, esc, start
 
 _NET = b'<label class=net><input type=radio name=wifi_ssid value="%s"%s><span>%s</span><small>%s</small></label>'
@@ -29,6 +30,7 @@ _ABOUT = {
     "mqtt_password": "password",
     "mqtt_base_topic": "topic",
     "admin_password": "password",
+    "current_password": "password",
 }
 
 
@@ -134,11 +136,12 @@ def _check(key, label, v):
     yield _CHECK % (key.encode(), b" checked" if v.get(key) else b"", label)
 
 
-def page(v, err, nets, have, title, note, footer, topic, meter=None):
+def page(v, err, nets, have, title, note, footer, topic, meter=None, locked=False):
     """The form. v: the settings to show (secrets are never read from it: password
     fields are always empty); err: key -> message; nets: [(ssid, rssi, secure)]
     strongest first; have: secrets with a current value; topic: the default base
-    topic; meter: a line (HTML) on what the meter sends."""
+    topic; meter: a line (HTML) on what the meter sends; locked: saving needs the
+    admin password now saved (a field of its own, first)."""
     yield from start(title)
     yield b"<p>%s</p>" % note
     if meter:
@@ -150,6 +153,11 @@ def page(v, err, nets, have, title, note, footer, topic, meter=None):
                 yield b"<br>%s %s." % (esc(k), esc(err[k]))
         yield b" Passwords are not kept: enter them again.</div>"
     yield b"<form method=post action=/>"
+    if locked:
+        yield _SET % b"Admin password"
+        yield from _password("current_password", b"The admin password saved now", (), err,
+                             b"Needed to change the settings here.")
+        yield _SET_END
     # Wi-Fi: a network from the scan, or a name typed in (which wins)
     ssid = v.get("wifi_ssid", "")
     listed = False
@@ -188,11 +196,18 @@ def page(v, err, nets, have, title, note, footer, topic, meter=None):
     yield end(footer)
 
 
-def submit(form, current, path):
+def submit(form, current, path, locked=False):
     """Apply a submitted form over the current settings (or the defaults) and save
     them atomically. Returns (values, errors): nothing is written when errors (key ->
-    message) is not empty."""
+    message) is not empty. locked: the form's current_password must be the admin
+    password saved."""
     old = current or {}
+    if locked and not same(form.get("current_password", "").encode(),
+                           old.get("admin_password", "").encode()):
+        v = dict(current)
+        for k in ("mqtt_host", "mqtt_port", "mqtt_user", "mqtt_base_topic"):
+            v[k] = form.get(k, v[k])
+        return v, {"current_password": "is not the admin password saved"}
     v = dict(current) if current else config.defaults()
     ssid = form.get("ssid_other", "") or form.get("wifi_ssid", "")
     v["wifi_ssid"] = ssid

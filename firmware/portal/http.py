@@ -62,20 +62,22 @@ def esc(v):
     return s.encode()
 
 
+def same(a, b):
+    """a == b (bytes), in a time that does not tell where they differ."""
+    d = len(a) != len(b)
+    for i in range(min(len(a), len(b))):
+        d |= a[i] ^ b[i]
+    return not d
+
+
 def authorized(auth, password):
-    """HTTP Basic (RFC 7617): any user name with this password. The comparison does
-    not stop at the first difference."""
+    """HTTP Basic (RFC 7617): any user name with this password."""
     try:
         pw = a2b_base64(auth[6:]) if auth.startswith(b"Basic ") else b""
     except ValueError:
         pw = b""
     i = pw.find(b":")
-    pw = pw[i + 1 :]
-    password = password.encode()
-    d = i < 0 or len(pw) != len(password)
-    for i in range(min(len(pw), len(password))):
-        d |= pw[i] ^ password[i]
-    return not d
+    return i >= 0 and same(pw[i + 1 :], password.encode())
 
 
 def listen(addr, port, backlog=2):
@@ -119,6 +121,7 @@ class Server:
         self.field = field
         self.log = log
         self.slots = [Request(b) for b in bufs]
+        self.closed_ms = None  # ticks a connection that had an answer was last closed
         self._ready = [None] * (len(bufs) + 1)  # one service() call's sockets
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
@@ -205,6 +208,8 @@ class Server:
         self._poll.register(s, select.POLLIN)
 
     def _close(self, r):
+        if r.sock and r.resp is not None:
+            self.closed_ms = time.ticks_ms()
         if r.sock:
             try:
                 r.sock.readinto(r.buf)  # what already came: closing on unread input resets

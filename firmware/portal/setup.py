@@ -1,15 +1,20 @@
 # setup.py: setup mode: the settings form, on the setup access point or the home network.
 # MIT license; Copyright (c) 2026 hanmq
 #
-# Access point (no valid settings, or the button held at power-up): a phone joins the
-# open network hanmq-XXXX, its captive-portal probe is resolved by the catch-all DNS
-# to this dongle and redirected to the form, which the phone shows in its sign-in
-# sheet (style.md section 3). After a save the access point closes and run() returns;
-# the caller restarts into normal operation.
+# Access point (no valid settings; the setup button; the home network not joined for
+# minutes): a phone joins the open network hanmq-XXXX, its captive-portal probe is
+# resolved by the catch-all DNS to this dongle and redirected to the form, which the
+# phone shows in its sign-in sheet (style.md section 3). After a save the access point
+# closes and run() returns; the caller restarts into normal operation. Opened because
+# the home network could not be joined ("wifi"), the form asks for the admin password
+# (anyone near can join the access point), and the station keeps trying the saved
+# network: joined, the dongle goes back to normal operation by itself. Opened by the
+# button with settings saved, it goes back after ten minutes without a save.
 #
-# Settings mode (asked for on the status page, which leaves the flag file path +
-# ".setup" and restarts): the same form on the home network, behind the admin
-# password, no DNS; a save, or ten minutes without one, restarts the dongle.
+# Settings mode (asked for on the status page, "lan"): the same form on the home
+# network, behind the admin password (HTTP Basic), no DNS; a save, or ten minutes
+# without one, restarts the dongle. The mode comes from the flag file path +
+# ".setup" (app.setup_asked), removed here: the next start is a normal one.
 #
 # In both the meter is read (nothing is published): the page says what it sends, so
 # the cable and the HAN port can be checked while setting up.
@@ -20,6 +25,7 @@ import time
 
 import config
 import hw
+from uptime import Uptime
 from han import fields
 from portal import form
 from portal.http import DENIED, Server, authorized, error, head, listen
@@ -29,10 +35,13 @@ from portal.pages import esc, message
 MAX_NETS = 20
 #: After a save, the answer page gets this long to go out.
 CLOSE_MS = 3000
+#: After the answer's connection is closed, this long before the access point closes
+#: or the board resets: the network stack is still sending what was written.
+LINGER_MS = 1000
 #: Bytes allocated between two collections while serving.
 THRESHOLD = 2048
-#: Settings mode gives up after this long without a save.
-SETTINGS_MS = 600000
+#: Settings mode (and the button's access point) give up after this long without a save.
+SETTINGS_S = 600
 
 
 def redirect(location):
@@ -66,33 +75,35 @@ def scan():
 
 
 class Portal:
-    def __init__(self, log, path, bufs, meter=None):
+    def __init__(self, log, path, bufs, meter=None, mode="ap"):
         self.log = log
         self.path = path
         self.meter = meter
         self.readings = 0
-        self.read_ms = None  # ticks of the latest reading
+        self.uptime = log.clock = Uptime(time.ticks_ms())
+        self.read_s = None  # uptime seconds of the latest reading
         self.power = self.maker = self.model = None  # from the latest readings
         if meter:
             meter.decoder.on_reading = self._on_reading
-        self.started = time.ticks_ms()
         self.saved = None  # ticks of the save
         hexid = "".join("%02x" % b for b in hw.unique_id())
         self.topic = "hanmq/hanmq_" + hexid  # the default base topic
         self.name = "hanmq-" + hexid[-4:]  # the last 2 bytes of the chip id
-        self.current = config.load(path)[0]
-        self.lan = False
+        self.current = c = config.load(path)[0]
         try:
             os.remove(path + ".setup")  # once only: the next start is a normal one
-            self.lan = self.current is not None
         except OSError:
             pass
+        self.lan = mode == "lan" and c is not None
+        self.locked = mode == "wifi" and c is not None  # the form asks the admin password
+        self.back = False  # the home network joined again: back to normal operation
         self.dns = self.wifi = None
-        if self.lan:
+        if c is not None and mode != "ap":
             from wifi import WiFi
 
-            c = self.current
+            hw.hostname(self.name)
             self.wifi = WiFi(hw.station(), c["wifi_ssid"], c["wifi_password"], log)
+        if self.lan:
             ip, port = hw.status_addr()
             where = "port %d on %s" % (port, c["wifi_ssid"])
         else:
@@ -111,7 +122,7 @@ class Portal:
 
     def _on_reading(self, rd):
         self.readings += 1
-        self.read_ms = time.ticks_ms()
+        self.read_s = self.uptime.s
         if rd.has[fields.ACTIVE_POWER_IMPORT]:
             self.power = rd.value_text(fields.ACTIVE_POWER_IMPORT)
         # list 1 names no meter: keep what list 2 said
@@ -126,10 +137,10 @@ class Portal:
         if m is None:
             return None
         d = m.decoder
-        if self.read_ms is not None:
+        if self.read_s is not None:
             return b"%s %s: <b>%s W</b> now. %d readings, the last %d s ago." % (
                 esc(self.maker or "Meter"), esc(self.model or ""), esc(self.power or "?"),
-                self.readings, time.ticks_diff(time.ticks_ms(), self.read_ms) // 1000)
+                self.readings, self.uptime.s - self.read_s)
         if m.bytes:
             return (b"Data arrives (%d bytes), but no frame has passed its checks yet (%d "
                     b"failed). The dongle tries both serial settings (8E1, 8N1) by itself; "
@@ -171,16 +182,20 @@ class Portal:
         yield head()
         if self.lan:
             note = b"Saving restarts the dongle with the new settings."
+        elif self.locked:
+            note = (b"hanmq could not join <b>%s</b> for some minutes and keeps trying. "
+                    b"Correct the settings here, or leave them: once the network is back, "
+                    b"hanmq goes on by itself." % esc(self.current["wifi_ssid"]))
         else:
             note = b"Connect <b>%s</b> to your home network and MQTT broker." % self.name.encode()
         if self.current:
             note += b" The current settings are shown; passwords left empty are kept."
         yield from form.page(values, errors, self.nets, form.stored(self.current),
                              "hanmq settings" if self.lan else "hanmq setup", note,
-                             self._footer(), self.topic, self.meter_text())
+                             self._footer(), self.topic, self.meter_text(), self.locked)
 
     def _submit(self, fields):
-        values, errors = form.submit(fields, self.current, self.path)
+        values, errors = form.submit(fields, self.current, self.path, self.locked)
         if errors:
             # which fields, never what was typed (a password may be among them)
             self.log("W", "setup: not saved, check %s", ", ".join(sorted(errors)))
@@ -205,24 +220,32 @@ class Portal:
 
     def service(self, now):
         """One pass; returns (busy, finished)."""
+        up = self.uptime.tick(now)
         busy = bool(self.meter and self.meter.poll())
-        busy = self.http.service(now) or busy
+        http = self.http
+        busy = http.service(now) or busy
         if self.dns:
             busy = self.dns.service() or busy
-        if self.wifi:
-            self.wifi.service(now)
-            if self.saved is None and time.ticks_diff(now, self.started) > SETTINGS_MS:
+        if self.saved is None and not self.back:
+            if self.wifi and self.wifi.service(now) and self.locked:
+                self.log("I", "setup: %s joined again: back to normal operation", self.wifi.ssid)
+                self.back = True
+            elif self.current is not None and not self.locked and up > SETTINGS_S:
                 self.log("W", "setup: nothing saved: back to normal operation")
-                hw.reset()
-        done = self.saved is not None and (
-            not self.http.busy() or time.ticks_diff(now, self.saved) > CLOSE_MS)
-        return busy, done
+                self.back = True
+        if self.saved is None and not self.back:
+            return busy, False
+        # the last answer out, and what the network stack still holds sent, first
+        if http.busy():
+            return busy, self.saved is not None and time.ticks_diff(now, self.saved) > CLOSE_MS
+        return busy, http.closed_ms is None or time.ticks_diff(now, http.closed_ms) >= LINGER_MS
 
 
-def run(log, path, bufs, meter=None):
-    """Serve the form until settings are saved, then return 0 (the caller restarts).
-    bufs: the HTTP connections' buffers; meter: a MeterUART to read meanwhile."""
-    p = Portal(log, path, bufs, meter)
+def run(log, path, bufs, meter=None, mode="ap"):
+    """Serve the form until settings are saved (or normal operation can go on), then
+    return 0 (the caller restarts). bufs: the HTTP connections' buffers; meter: a
+    MeterUART to read meanwhile; mode: app.SETUP_WHY's key."""
+    p = Portal(log, path, bufs, meter, mode)
     gc.collect()
     log("I", "setup: free heap %d", hw.free_heap())
     # Collect after every few KB allocated, not only when the heap runs out: garbage
