@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 UMQTT := build/lib/umqtt/simple.py
 BOARD ?= esp32_devkit
 
-.PHONY: all venv test test-suites check demo simulate broker build flash deploy capture decode bench clean
+.PHONY: all venv test test-suites check demo simulate broker build flash deploy selftest capture decode bench clean
 
 all: test
 
@@ -62,6 +62,12 @@ flash: $(STAMP)
 deploy: $(STAMP) $(UMQTT)
 	$(BIN)/python tools/deploy.py --port "$(PORT)" --board $(BOARD) \
 	  $(if $(CONFIG),--config "$(CONFIG)") $(if $(DRY_RUN),--dry-run)
+
+## Check a deployed board: decoding, heap, Wi-Fi scan, UART loopback (README 12):
+## make selftest PORT=/dev/ttyUSB0 [BOARD=esp32_devkit] [OUT=selftest-report.txt]
+selftest: $(STAMP)
+	$(BIN)/python tools/selftest.py --port "$(PORT)" --board $(BOARD) \
+	  --out "$(or $(OUT),selftest-report.txt)"
 
 ## Record a meter: make capture PORT=/dev/ttyUSB0 [PARITY=N] [OUT=meter.hex] [SECONDS=60]
 ## [REPL=1] (PORT is the dongle's USB port: read the meter through the dongle)

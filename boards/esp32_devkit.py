@@ -13,3 +13,9 @@ INVERT_RX = False  # True for converters that invert (some optocoupler modules)
 LED_PIN = 2  # blue on-board LED
 LED_ACTIVE_LOW = False
 BUTTON_PIN = 0  # BOOT button, low when pressed: hold at power-up for setup mode
+# Self-test only (make selftest): a wire from this pin to RX_PIN loops the UART back.
+# GPIO17 is the pin labelled TX2, next to RX2: UART2's own default TX pin, not a
+# strapping pin (0, 2, 5, 12, 15), not flash (6-11), not the USB-serial chip's UART0
+# (1, 3), not the LED or the button. (ESP32-WROVER modules use GPIO16/17 for PSRAM:
+# this board file is for the WROOM-32, which does not.) Normal operation drives no TX.
+LOOPBACK_TX_PIN = 17

@@ -12,3 +12,8 @@ INVERT_RX = False
 LED_PIN = 15
 LED_ACTIVE_LOW = False
 BUTTON_PIN = 0  # button 0 (BOOT)
+# Self-test only (make selftest): a wire from this pin to RX_PIN loops the UART back.
+# GPIO17 is UART1's default TX pin (GPIO18 its default RX): not a strapping pin (0, 45,
+# 46), not flash or PSRAM (26-32), not USB (19, 20), not the LED (15) or the button (0).
+# Normal operation drives no TX pin.
+LOOPBACK_TX_PIN = 17

@@ -1,5 +1,5 @@
 # app.py: start-up: read the settings, then run the dongle (dongle.py) or, without
-# usable settings, setup mode (portal/). The meter is read in both.
+# usable settings or when asked, setup mode (portal/). The meter is read in both.
 # MIT license; Copyright (c) 2026 hanmq
 
 import gc
@@ -21,46 +21,20 @@ WATCHDOG_MS = 60000
 #: Bytes allocated between two collections in normal operation (bench/README.md).
 GC_EVERY = 8192
 
-#: What the flag file next to the settings (CONFIG_PATH + ".setup") asks of the next
-#: start, and why, for the log.
-SETUP_WHY = {
-    "lan": "settings asked for",  # the status page's "Change settings": on the home network
-    "ap": "setup button pressed",  # the access point, no password: the person is at the board
-    "wifi": "the home network could not be joined",  # the access point, behind the password
-}
-
-
-def setup_mode(log, problem, cfg, mode):
-    """No usable settings, or settings asked for: the setup page (portal/). The meter
-    is read meanwhile, so the page can show that the cable works; nothing is
-    published. Returns 0 once the dongle should start again (settings saved, or
-    the home network joined again)."""
-    log("W", "setup mode: %s", problem)
-    from meter_uart import MeterUART
-
-    meter = MeterUART(Decoder(buf=_FRAME_BUF), cfg["meter"] if cfg else "auto", log)
-    try:
-        import portal
-    except ImportError:
-        log("W", "setup page not installed: write config.json and restart")
-        return 3
-    return portal.run(log, CONFIG_PATH, meter, mode)
-
-
 def setup_asked():
-    """What the flag file asks for (a SETUP_WHY key), or None. The status page, the
-    setup button and a network that cannot be joined leave it and restart; the setup
-    portal removes it."""
+    """What the flag file next to the settings asks of this start (a key of
+    portal.SETUP_WHY), or None. The status page, the setup button and a network that
+    cannot be joined leave it and restart; the setup portal removes it."""
     try:
         with open(CONFIG_PATH + ".setup") as f:
             mode = f.read().strip()
     except OSError:
         return None
-    return mode if mode in SETUP_WHY else "lan"
+    return mode if mode in ("ap", "wifi") else "lan"
 
 
 def ask_setup(mode):
-    """Start again in setup mode (a SETUP_WHY key)."""
+    """Start again in setup mode (a key of portal.SETUP_WHY)."""
     with open(CONFIG_PATH + ".setup", "w") as f:
         f.write(mode)
     hw.reset()
@@ -84,7 +58,13 @@ def main():
     cfg, problem = load_config()
     mode = setup_asked() if cfg is not None else "ap"
     if mode:
-        if setup_mode(log, problem or SETUP_WHY[mode], cfg, mode) == 0:
+        # no usable settings, or settings asked for: the setup page (portal/)
+        try:
+            import portal
+        except ImportError:
+            log("W", "setup page not installed: write config.json and restart")
+            return 3
+        if portal.start(log, CONFIG_PATH, cfg, problem, mode, _FRAME_BUF) == 0:
             # Saved: start afresh with the new settings. Going on in this heap does not
             # fit 96 KB: the setup modules' names stay interned and the heap is in pieces.
             hw.reset()

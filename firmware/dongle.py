@@ -4,10 +4,10 @@
 # MIT license; Copyright (c) 2026 hanmq
 
 import gc
+import sys
 import time
 
 import hw
-from uptime import Uptime
 
 VERSION = "0.1.0"
 
@@ -87,9 +87,9 @@ class Dongle:
         self.node = node
         base = cfg["mqtt_base_topic"] or "hanmq/" + node
         now = time.ticks_ms()
-        self.uptime = log.clock = Uptime(now)
+        self.uptime = log.clock  # seconds since start, ticked every turn
         self.button = SetupButton(now)
-        self.setup_wanted = None  # an app.SETUP_WHY key once setup mode should start
+        self.setup_wanted = None  # a portal.SETUP_WHY key once setup mode should start
         hw.hostname("hanmq-" + node[-4:])  # before the station starts: DHCP sends it
         self.wifi = WiFi(hw.station(), cfg["wifi_ssid"], cfg["wifi_password"], log)
         self.link = MQTTLink(
@@ -114,11 +114,17 @@ class Dongle:
         decoder.on_reading = self._on_reading
         decoder.on_error = self._on_bad_frame
         self.meter = MeterUART(self.decoder, cfg["meter"], log)
-        self.status = None  # the status page (DESIGN.md 7), where the board serves one
-        if hw.status_addr():
-            from status import open_page
+        # The status page (DESIGN.md 7): a listening socket between visits; status.py
+        # is loaded while one is served. What the page shows is counted here.
+        from status import listen
 
-            self.status = open_page(self, log, config_path, VERSION)  # None: no room
+        self._page_sock, self._page_poll = listen(log)
+        del sys.modules["status"]
+        self.visit = None
+        self.config_path = config_path
+        self.readings = 0
+        self.read_s = None  # uptime seconds of the latest reading
+        self.read_unknown = 0  # frames not understood, as of the latest reading
         self._led = False
         self._bytes_s = 0  # uptime seconds of the meter's last byte (or of the start)
         self._reopen_s = 0  # ... and of the last time the UART was opened again
@@ -130,8 +136,10 @@ class Dongle:
 
     def _on_reading(self, rd):
         self.pub.on_reading(rd, self.decoder.frame)  # never raises MemoryError
-        if self.status is not None:
-            self.status.on_reading(rd)
+        self.readings += 1
+        self.read_s = self.uptime.s
+        self.read_unknown = self.decoder.unknown  # the page shows this reading while no
+        # frame has failed since (a failed frame leaves the reading slots cleared)
         self._led = not self._led
 
     def _on_bad_frame(self, reason, offset):
@@ -187,9 +195,28 @@ class Dongle:
             self._last_diag = now
             self.pub.set_diagnostics(self.diagnostics(now))
         self.pub.service()
-        if self.status is not None:
-            self.status.service(now)  # one bounded slice: never holds up the UART
+        self._page(now)
         return got
+
+    def _page(self, now):
+        """The status page: one bounded slice of a visit (never holds up the UART), or
+        a look whether one begins."""
+        if self.visit is not None:
+            if not self.visit.service(now):
+                self.visit = None
+                import status
+
+                status.unload()
+            return
+        if self._page_poll is not None:
+            for _ in self._page_poll.ipoll(0):  # a client is waiting
+                import status
+
+                self.visit = status.open_visit(self, self._page_sock, self.log,
+                                               self.config_path, VERSION, now)
+                if self.visit is None:
+                    status.unload()
+                break
 
     def idle(self):
         return self.meter.closed() and not self.pub.pending()

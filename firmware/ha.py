@@ -12,13 +12,14 @@ from han import fields
 #: (One string rather than a tuple of names: each separate name would cost RAM.)
 DIAGNOSTICS = (
     "frames_good frames_bad_crc frames_bad_length frames_unknown uptime free_heap rssi "
-    "reconnects outbox_dropped energy_rejected"
+    "reconnects outbox_dropped energy_rejected meter_silent_s"
 ).split()
 # Device class, unit and state class of the few that have them; the rest are counts.
 _DIAG_META = {
     "uptime": ("duration", "s", "total_increasing"),
     "free_heap": ("data_size", "B", "measurement"),
     "rssi": ("signal_strength", "dBm", "measurement"),
+    "meter_silent_s": ("duration", "s", "measurement"),
 }
 _COUNT = ("", "", "total_increasing")
 

@@ -16,17 +16,19 @@ import network
 RXBUF = 4096
 
 
-def uart(parity):
+def uart(parity, loopback=False):
     """The meter's UART at 2400 baud: parity 0 (8E1: Aidon, Kaifa, L+G) or None
     (8N1: Kamstrup). Reads never block. tx=-1: no TX pin at all (MicroPython 1.29;
     otherwise the UART's default TX pin, GPIO17 or GPIO10, would be driven). Each call
-    empties the receive buffer (MicroPython 1.27 and later)."""
+    empties the receive buffer (MicroPython 1.27 and later). loopback (the self-test,
+    tools/selftest.py, only): TX on board.LOOPBACK_TX_PIN, wired to the RX pin, and
+    inverted as RX is, so what write() sends comes back."""
     kw = {}
     if board.INVERT_RX:
-        kw["invert"] = machine.UART.INV_RX
+        kw["invert"] = machine.UART.INV_RX | (machine.UART.INV_TX if loopback else 0)
     return machine.UART(
         board.UART_ID, baudrate=2400, bits=8, parity=parity, stop=1, rx=board.RX_PIN,
-        tx=-1, rxbuf=RXBUF, timeout=0, **kw
+        tx=board.LOOPBACK_TX_PIN if loopback else -1, rxbuf=RXBUF, timeout=0, **kw
     )
 
 
@@ -120,3 +122,11 @@ def reset():
 
 def free_heap():
     return gc.mem_free()
+
+
+def heap_info():
+    """The ESP-IDF data heap, per region: (total, free, largest free block, minimum
+    free ever), bytes (the self-test reports it)."""
+    import esp32
+
+    return esp32.idf_heap_info(esp32.HEAP_DATA)

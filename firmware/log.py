@@ -1,4 +1,5 @@
-# log.py: a tiny logger: console lines, and the last ones kept for the status page.
+# log.py: a tiny logger: console lines, and the last ones kept for the status page;
+# and the uptime clock its lines are stamped with.
 # MIT license; Copyright (c) 2026 hanmq
 #
 # Arguments are formatted only when a line is printed. Recent lines live in one fixed
@@ -9,10 +10,32 @@ import time
 LEVELS = "DIWE"  # debug, info, warning, error
 
 
+class Uptime:
+    """Seconds since start, right for years: ticks_ms() wraps every 2^30 ms on an ESP32
+    and ticks_diff() spans only +-2^29 ms (6.2 days), so the seconds are counted up
+    from the ticks of each turn instead of taken as one difference."""
+
+    def __init__(self, now):
+        self.s = 0
+        self._ms = 0
+        self._last = now
+
+    def tick(self, now):
+        self._ms += time.ticks_diff(now, self._last)
+        self._last = now
+        if self._ms >= 1000:
+            q = self._ms // 1000
+            self.s += q
+            self._ms -= q * 1000
+        return self.s
+
+
+
 class Log:
     def __init__(self, level="I", keep=1024):
         self.min = LEVELS.find(level)
-        self.clock = None  # an Uptime: lines say seconds since start (else ticks // 1000)
+        self.clock = Uptime(time.ticks_ms())  # lines say seconds since start (the loop
+        # ticks it every turn: dongle.py, portal/setup.py)
         self._ring = bytearray(keep)  # recent lines, "\n"-separated, oldest overwritten
         self._at = 0
 
@@ -21,8 +44,7 @@ class Log:
             return
         if args:
             msg = msg % args
-        c = self.clock
-        line = "%d %s: %s" % (c.s if c else time.ticks_ms() // 1000, level, msg)
+        line = "%d %s: %s" % (self.clock.tick(time.ticks_ms()), level, msg)
         print("[hanmq]", line)
         ring = self._ring
         n = len(ring)

@@ -20,7 +20,7 @@ from binascii import hexlify
 from han import fields
 from outbox import Outbox
 
-_DIAGNOSTICS = 10  # len(ha.DIAGNOSTICS): ha is loaded only while announcing
+_DIAGNOSTICS = 11  # len(ha.DIAGNOSTICS): ha is loaded only while announcing
 
 _ENERGY_KINDS = (fields.K_WH, fields.K_VARH)
 

@@ -1,11 +1,11 @@
-# status.py: the status page in normal operation: what stays in RAM for it.
+# status.py: the status page in normal operation, loaded for a visit.
 # MIT license; Copyright (c) 2026 hanmq
 #
-# Between visits the page costs this module, a listening socket and the settings
-# text. When a client connects, the HTTP server (portal/http.py) and the page's
-# requests (portal/admin.py) are loaded if the heap has room for them, and dropped
-# again a little after the last connection closes. Serving is one bounded slice per
-# service() call from the main loop (DESIGN.md 8).
+# Between visits the page costs only a listening socket (dongle.py holds it, and the
+# counters the page shows). When a client connects, this module, the HTTP server
+# (portal/http.py) and the page's requests (portal/admin.py) are loaded if the heap
+# has room for them, and dropped again a little after the last connection closes.
+# Serving is one bounded slice per service() call from the main loop (DESIGN.md 8).
 
 import gc
 import select
@@ -45,29 +45,49 @@ def budget():
     return min(BUDGET, gc.mem_alloc() + gc.mem_free())
 
 
-def open_page(dongle, log, path, version):
-    """The status page, or None (and this module dropped) when it cannot be set up."""
-    gc.collect()
+def listen(log):
+    """The page's listening socket and a poll for it, or (None, None) when the board
+    serves no page (hw.status_addr() None) or the port cannot be had."""
+    where = hw.status_addr()
+    if not where:
+        return None, None
     try:
-        return StatusPage(dongle, log, path, version)
-    except (MemoryError, OSError) as e:
-        log("W", "status page off: %s", e)
-    del sys.modules["status"]
-    return None
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(socket.getaddrinfo(where[0], where[1])[0][-1])
+        s.listen(2)
+        s.setblocking(False)
+    except OSError as e:
+        log("W", "status page off: port %d: %s", where[1], e)
+        return None, None
+    p = select.poll()
+    p.register(s, select.POLLIN)
+    log("I", "status page on port %d", where[1])
+    return s, p
 
 
-class StatusPage:
-    def __init__(self, dongle, log, path, version):
+def turn_away(sock):
+    try:
+        s = sock.accept()[0]
+        s.setblocking(False)
+        s.write(_BUSY)
+        s.close()
+    except OSError:
+        pass
+
+
+class Visit:
+    """The page being served, from the first connection until IDLE_MS after the last
+    (service() then returns False, and the dongle drops this module)."""
+
+    def __init__(self, dongle, sock, log, path, version, now):
         self.dongle = dongle
         self.log = log
         self.path = path
         self.version = version
-        self.last_s = None  # uptime seconds of the latest reading
-        self.unknown = 0
-        self.readings = 0
         self.restart = None  # ticks: restart once the answer is out
-        self.server = None
-        self._idle = 0
+        self._idle = now
+        bufs = [bytearray(BUF), bytearray(BUF)]  # before the imports
         # The settings as shown: secrets masked, one JSON object in key order.
         import json
 
@@ -77,71 +97,47 @@ class StatusPage:
         self.settings = ("{%s}" % ", ".join(
             '"%s": %s' % (k, json.dumps(m[k])) for k in sorted(m))).encode()
         del sys.modules["config"]  # as app.load_config() does: 6 KB back
-        addr, port = hw.status_addr()
-        s = self.sock = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(socket.getaddrinfo(addr, port)[0][-1])
-        s.listen(2)
-        s.setblocking(False)
-        self._poll = select.poll()
-        self._poll.register(s, select.POLLIN)
-        log("I", "status page on port %d", port)
+        from portal import admin
+        from portal.http import Server
 
-    def on_reading(self, rd):
-        self.readings += 1
-        self.last_s = self.dongle.uptime.s
-        self.unknown = self.dongle.decoder.unknown  # the page shows this reading while
-        # no frame has failed since (a failed frame leaves the reading slots cleared)
+        self.server = Server(sock, lambda req: admin.handle(self, req), bufs, log)
 
     def service(self, now):
+        """One slice; False once the visit is over."""
         srv = self.server
-        if srv is None:
-            for _ in self._poll.ipoll(0):  # a client is waiting
-                self._load(now)
-                break
-            return
         srv.service(now)
         if srv.busy():
             self._idle = now
             if self.restart is None or time.ticks_diff(now, self.restart) < RESTART_MS:
-                return
+                return True
         if self.restart is not None:
             # The answer has gone out (or had its time), and what the network stack
             # still held has had LINGER_MS to reach the browser: a reset loses it.
             closed = srv.closed_ms
             if closed is not None and time.ticks_diff(now, closed) < LINGER_MS:
-                return
+                return True
             self.log("I", "restarting")
             hw.reset()
-        if time.ticks_diff(now, self._idle) > IDLE_MS:
-            self._unload()
+        return time.ticks_diff(now, self._idle) <= IDLE_MS
 
-    def _load(self, now):
-        gc.collect()
-        live = gc.mem_alloc()
-        if live + VISIT <= budget():
-            try:
-                bufs = [bytearray(BUF), bytearray(BUF)]  # before the imports
-                from portal import admin
-                from portal.http import Server
 
-                self._handle = lambda req: admin.handle(self, req)
-                self.server = Server(self.sock, self._handle, bufs, self.log)
-                self._idle = now
-                return
-            except MemoryError:  # free, but in pieces too small
-                self._unload()
+def open_visit(dongle, sock, log, path, version, now):
+    """A Visit for the client waiting on sock, or None (the client turned away) when the
+    heap has no room for one."""
+    gc.collect()
+    live = gc.mem_alloc()
+    if live + VISIT <= budget():
         try:
-            s = self.sock.accept()[0]
-            s.setblocking(False)
-            s.write(_BUSY)
-            s.close()
-        except OSError:
-            pass
-        self.log("W", "status page: heap low (%d live), visitor turned away", live)
+            return Visit(dongle, sock, log, path, version, now)
+        except MemoryError:  # free, but in pieces too small
+            unload()
+    turn_away(sock)
+    log("W", "status page: heap low (%d live), visitor turned away", live)
+    return None
 
-    def _unload(self):
-        self.server = self._handle = None
-        from portal import unload
 
-        unload("portal.admin", "portal.http", "portal")
+def unload():
+    """Drop what a visit loaded (this module too)."""
+    from portal import unload as drop
+
+    drop("portal.admin", "portal.http", "portal", "status")

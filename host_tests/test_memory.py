@@ -92,3 +92,20 @@ def test_corpus_decodes_in_32k_heap(tmp_path):
     decoded, rejected, free = map(int, out.stdout.split())
     assert decoded == 3 * len(FRAMES) and rejected == 0
     assert free > 0
+
+
+def test_the_simulator_gives_no_more_heap_than_a_board_has():
+    """simulate.SEAM_EXTRA (the heap the simulated board adds for its own seam) is at
+    most what the seam costs beyond firmware/hw.py, measured now (bench/seam.py)."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, ROOT + "/bench")
+    sys.path.insert(0, ROOT + "/tools")
+    import seam
+    import simulate
+
+    exe = simulate.micropython()
+    sim, board = seam.measure(exe)
+    assert simulate.seam_extra(exe) <= sim - board + 512, (sim, board)

@@ -76,7 +76,7 @@ def portal():
     d = simulate.SimulatedDongle([], None, None, node=NODE, setup=True, http_port=http,
                                  dns_port=dns, script=kaifa_then_silent, heap=HEAP).start()
     d.http, d.dns = http, dns
-    pc.wait_port(http, proc=d.proc)
+    d.wait_page()
     yield d
     alive = d.proc.poll() is None
     d.stop()
@@ -376,7 +376,7 @@ def test_setup_in_a_phone_browser(browser, tmp_path):
         d = simulate.SimulatedDongle([], None, None, node=NODE, setup=True, http_port=http,
                                      dns_port=dns, script=silent, heap=HEAP).start()
         try:
-            pc.wait_port(http, proc=d.proc)
+            d.wait_page()
             # A probe's redirect, followed by the browser, ends on the setup page.
             browser.get("http://127.0.0.1:%d/generate_204" % http)
             assert browser.current_url == "http://127.0.0.1:%d/" % http
@@ -494,7 +494,7 @@ def test_status_page_and_change_of_settings():
         pages = []
         try:
             sub.wait_for(lambda t, p, r: t == base + "status" and p == b"online", 30)
-            pc.wait_port(http, proc=d.proc)
+            d.wait_page()
             # While the meter plays: a client that stalls mid-request, and page views.
             # Not one frame may be lost to them (every reading is counted below).
             slow = pc.raw_http(http, b"GET / HTTP/1.1\r\nAuthorization: Basic", read=False)
@@ -507,7 +507,7 @@ def test_status_page_and_change_of_settings():
             while len(readings()) < len(frames) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert len(readings()) == len(frames)
-            pc.wait_port(http, proc=d.proc)
+            d.wait_page()
 
             # the admin password, any user name; nothing without it
             status, headers, body = status_get(http, password=None)
@@ -545,7 +545,7 @@ def test_status_page_and_change_of_settings():
             assert status == 200 and b"Restarting" in body
             out = wait_output(d, "setup: port", 20)
             assert d.resets == 1 and "setup mode: settings asked for" in out
-            pc.wait_port(http, proc=d.proc)
+            d.wait_page()
             assert status_get(http, password=None)[0] == 401
             status, _, body = status_get(http)
             assert status == 200 and b"<h1>hanmq settings</h1>" in body

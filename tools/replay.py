@@ -90,9 +90,12 @@ def play(frames, write, speed=1.0, loops=1, bit_errors=0.0, noise=0, seed=1, on_
     rng = random.Random(seed)
     byte_time = 11 / 2400.0
     more = getattr(write, "chunk", write)
+    note = getattr(write, "frame", None)
     for _ in range(loops):
         for frame in frames:
             start = time.monotonic()
+            if note:
+                note(frame)
             data = damage(frame, rng, bit_errors, noise)
             if speed is None:
                 write(data)

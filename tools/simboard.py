@@ -8,7 +8,9 @@
 #            with bit errors if asked. Bytes with parity or framing errors are kept,
 #            as the ESP32's driver keeps them.
 #   Uart     the driver's receive buffer: 4 KB (hw.RXBUF) plus the 128-byte FIFO; what
-#            arrives while it is full is lost and counted.
+#            arrives while it is full is lost and counted. With a loopback wire (the
+#            self-test's), what the board writes out of its TX pin comes back, framed
+#            as the UART sends it.
 #   Air      the radio between the board and the world for one TCP service: it delays
 #            what crosses it, holds it while the network is down (connections stay
 #            open), and loses what is still queued when the board resets or closes its
@@ -29,8 +31,12 @@ import time
 
 #: The driver's receive buffer (firmware/hw.py RXBUF) plus the UART's hardware FIFO.
 UART_CAPACITY = 4096 + 128
-#: What crossing the radio takes, each way (real seconds).
+#: What crossing the radio takes, each way (board seconds).
 AIR_DELAY = 0.03
+#: Board seconds a network drop may last with the board's TCP connections surviving
+#: it: longer, and the peer has given up on them (a broker's keepalive, TCP's
+#: retransmissions): what was written meanwhile is lost.
+AIR_KEEP_S = 20
 
 
 # -- the meter's wire ------------------------------------------------------------------
@@ -48,11 +54,11 @@ def _frame_bits(byte, parity):
 
 class Line:
     """The meter's characters as a UART set to `receiver` parity reads them. The meter
-    sends `meter` framing ("E": 8E1, "N": 8N1), characters back to back within a
-    burst, the line idle (1) between bursts. bit_errors: probability that a bit on
-    the wire is flipped."""
+    sends `meter` framing ("E": 8E1, "N": 8N1; None: judged by the Uart from the first
+    frame), characters back to back within a burst, the line idle (1) between bursts.
+    bit_errors: probability that a bit on the wire is flipped."""
 
-    def __init__(self, meter="E", bit_errors=0.0, seed=1):
+    def __init__(self, meter=None, bit_errors=0.0, seed=1):
         self.meter = meter
         self.receiver = "E"
         self.bit_errors = bit_errors
@@ -109,10 +115,14 @@ def meter_framing(frames):
 
 class Uart:
     """The board's UART receive side, fed by the meter through a Line. write() is what
-    the meter's scripts call; it delivers what the driver keeps."""
+    the meter's scripts call; it delivers what the driver keeps. loopback: a wire from
+    the board's TX pin to its RX pin (tools/selftest.py): the bytes the board writes
+    come back through a Line of their own, sent and read with the UART's parity."""
 
-    def __init__(self, line):
+    def __init__(self, line, loopback=False):
         self.line = line
+        self.loopback = loopback
+        self.written = bytearray()  # every byte the board wrote out of its TX pin
         self.sock = None
         self.lock = threading.Lock()
         self.held = 0  # bytes in the driver's buffer (sent, not yet read by the firmware)
@@ -142,7 +152,8 @@ class Uart:
                 _end(self.sock)
 
     def _records(self, sock):
-        # the firmware's reports: "p" + parity (0 even, 1 none), "r" + count read
+        # the firmware's reports: "p" + parity (0 even, 1 none), "r" + count read,
+        # "w" + a byte written
         buf = b""
         while True:
             try:
@@ -152,9 +163,16 @@ class Uart:
             if not chunk:
                 return
             buf += chunk
+            out = bytearray()
             while len(buf) >= 3:
                 kind, value = buf[0], buf[1] | buf[2] << 8
                 buf = buf[3:]
+                if kind == ord("w"):
+                    out.append(value & 0xFF)
+                    continue
+                if out:  # written before this record (a new parity, say)
+                    self._wrote(bytes(out))
+                    out = bytearray()
                 with self.lock:
                     if kind == ord("p"):
                         self.line.receiver = "E" if value == 0 else "N"
@@ -166,6 +184,15 @@ class Uart:
                             self.longest_wait = max(self.longest_wait, now - self.last_read)
                         self.held = max(0, self.held - value)
                         self.last_read = now
+            if out:
+                self._wrote(bytes(out))
+
+    def _wrote(self, data):
+        self.written += data
+        if self.loopback:
+            wire = Line(self.line.receiver)  # the board's own framing, read by itself
+            wire.receiver = self.line.receiver
+            self._through(wire, data, True)
 
     def __call__(self, data):
         self._send(data, True)
@@ -174,9 +201,20 @@ class Uart:
         """Part of a burst that goes on (replay.play paces a frame in chunks)."""
         self._send(data, False)
 
+    def frame(self, frame):
+        """The meter is about to send this frame (replay.play says so before pacing
+        it): a meter of unknown framing is judged by its first frame."""
+        if self.line.meter is None:
+            self.line.meter = meter_framing([frame])
+
     def _send(self, data, burst_ends):
+        if self.line.meter is None:
+            self.frame(data)  # a whole frame, written at once by a script
+        self._through(self.line, data, burst_ends)
+
+    def _through(self, line, data, burst_ends):
         with self.lock:
-            got = self.line.receive(data, burst_ends)
+            got = line.receive(data, burst_ends)
             room = UART_CAPACITY - self.held
             if len(got) > room:
                 self.lost += len(got) - room
@@ -235,12 +273,14 @@ def _abort(s):
 class Air:
     """One TCP service across the simulated radio. listen: the port outside clients
     use; target: where their connections go ((host, port)). Between the two, every
-    chunk waits AIR_DELAY, and nothing crosses while up() is False (a Wi-Fi drop: the
+    chunk waits AIR_DELAY board seconds (speed: the board clock's), and nothing crosses
+    while up() is False (a Wi-Fi drop: the
     connections stay open, what is sent waits). drop() loses what is still queued and
     resets every connection (the board reset, or closed its access point)."""
 
-    def __init__(self, target, listen_port=0, name="air"):
+    def __init__(self, target, listen_port=0, name="air", speed=1.0):
         self.target = target
+        self.delay = AIR_DELAY / speed  # real seconds
         self.name = name
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -323,13 +363,17 @@ class Air:
             with self.lock:
                 links = list(self.links)
             socks = [s for link in links for i, s in enumerate(link[:2]) if not link[4 + i]]
+            due = [q[0][0] for link in links for q in link[2:4] if q]
+            wait = 0.005
+            if due and self.up:
+                wait = max(0.0, min(wait, min(due) - time.monotonic()))
             if socks:
                 try:
-                    ready, _, _ = select.select(socks, [], [], 0.005)
+                    ready, _, _ = select.select(socks, [], [], wait)
                 except (OSError, ValueError):
                     ready = []
             else:
-                time.sleep(0.005)
+                time.sleep(wait)
                 ready = []
             now = time.monotonic()
             for link in links:
@@ -341,7 +385,7 @@ class Air:
                         except OSError:
                             data = b""
                         if data:
-                            q.append((now + AIR_DELAY, data))
+                            q.append((now + self.delay, data))
                         else:
                             link[4 + i] = 1  # EOF: passed on once the queue is empty
                     if not self.up:
@@ -400,6 +444,7 @@ class Board:
         self.download_mode = False
         self.proc = None
         self.wifi_up = True
+        self._down_at = None
         self.button_down = False
         self.dns_is_dead = False
         self.wdt_ms = 0
@@ -433,7 +478,14 @@ class Board:
         return self
 
     def set_wifi(self, up):
-        """The station's network in reach or not (the access point is not affected)."""
+        """The station's network in reach or not (the access point is not affected).
+        Back after more than AIR_KEEP_S board seconds, the connections that were open
+        are gone, with what they held."""
+        if up and not self.wifi_up and self._down_at is not None:
+            if (time.monotonic() - self._down_at) * self.speed > AIR_KEEP_S:
+                for air in self.station_airs:
+                    air.drop()
+        self._down_at = None if up else time.monotonic()
         self.wifi_up = up
         for air in self.station_airs:
             air.set_up(up)
@@ -446,6 +498,13 @@ class Board:
     def release(self):
         self.button_down = False
         self._send(b"b")
+
+    def set_speed(self, speed):
+        """The board's clock (and the radio) from now on `speed` times the host's."""
+        self.speed = speed
+        for air in self.airs:
+            air.delay = AIR_DELAY / speed
+        self._send(b"S%g;" % speed)
 
     def set_dns(self, dead):
         self.dns_is_dead = dead

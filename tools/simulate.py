@@ -70,9 +70,25 @@ def is_32bit(exe):
     return _BITS[exe]
 
 
+#: Bytes the simulated board's seam (tools/sim: hw, time and socket) takes in the heap
+#: beyond what the board's own hw.py takes there, per VM width, in normal operation
+#: connected (bench/seam.py measures both). The simulator gives the firmware that much
+#: more heap, so it has the room it has on a board. The difference moves in steps of
+#: a few KB as the interned-string pools double at other points; test_memory.py holds
+#: this at or below the measurement (never more room than a board has).
+SEAM_EXTRA = {32: 2560, 64: 3328}
+
+
+def seam_extra(exe=None):
+    return SEAM_EXTRA[32 if is_32bit(exe or micropython()) else 64]
+
+
 def board_heap(exe=None):
-    """The ESP32's heap on a 32-bit VM; WIDE_HEAP, the same room, on a 64-bit one."""
-    return ESP32_HEAP if is_32bit(exe or micropython()) else WIDE_HEAP
+    """The ESP32's heap on a 32-bit VM, WIDE_HEAP (the same room) on a 64-bit one, and
+    the seam's extra on top."""
+    exe = exe or micropython()
+    heap = ESP32_HEAP if is_32bit(exe) else WIDE_HEAP
+    return "%d" % (int(heap[:-1]) * 1024 + seam_extra(exe))
 
 
 def module_path():
@@ -130,7 +146,7 @@ class SimulatedDongle:
                  workdir=None, bit_errors=0.0, noise=0, script=None, setup=False,
                  http_port=None, dns_port=None, config_file=None, scan=None, echo=False,
                  uart_wait=60, micropython_path=None, ticks_start=None, silence=0.0,
-                 wire_errors=0.0, framing=None, home=None, **config):
+                 wire_errors=0.0, framing=None, home=None, broker_name=None, **config):
         """script(write): plays the meter instead of the default replay of `frames`
         (write: a simboard.Uart, its line model in front of the board's UART).
         host None: no settings are written (setup mode starts when config_file holds
@@ -142,7 +158,9 @@ class SimulatedDongle:
         micropython()), speed (the meter's and the board's clock), ticks_start,
         silence (board seconds before the meter's first byte), wire_errors (bit error
         rate on the meter's wire), framing ("E"/"N": the meter's; default from the
-        frames), home ((ssid, password) of the network that exists; default: any)."""
+        frames), home ((ssid, password) of the network that exists; default: any),
+        broker_name (the name the dongle is given for the broker at host:port: its
+        lookups go through the board's DNS, which can be dead)."""
         self.frames = frames
         self.script = script
         self.node = node
@@ -170,22 +188,23 @@ class SimulatedDongle:
         ports = []
         airs = []
         if host is not None:
-            broker = self._broker_air(host, port)
+            broker = self._broker_air(host, port, clock)
+            name = broker_name or host
             if broker is not None:
-                ports.append("%s:%d=%d" % (host, port, broker.port))
+                ports.append("%s:%d=%d" % (name, port, broker.port))
                 airs.append(broker)
             with open(self.config_file, "w") as f:
-                json.dump(dongle_config(host, port, **config), f)
+                json.dump(dongle_config(name, port, **config), f)
         page = None
         if http_port:
             # the firmware listens on a port of its own; the page's port is its Air
             inside = brokers.free_port()
-            page = simboard.Air(("127.0.0.1", inside), http_port, "page")
+            page = simboard.Air(("127.0.0.1", inside), http_port, "page", clock)
             env["HANMQ_HTTP_PORT"] = str(http_port)
             ports.append("127.0.0.1:%d=%d" % (http_port, inside))
         env["HANMQ_PORT_MAP"] = ",".join(ports)
         self.page_air = page
-        framing = framing or simboard.meter_framing(frames)
+        framing = framing or (simboard.meter_framing(frames) if frames else None)
         self.uart = simboard.Uart(simboard.Line(framing, wire_errors))
         cmd = [self.micropython, "-X", "heapsize=" + heap, os.path.join(HERE, "sim", "run.py")]
         self.board = simboard.Board(cmd, env, self.dir, self.uart, echo=echo, speed=clock)
@@ -198,12 +217,12 @@ class SimulatedDongle:
         self.played = threading.Event()
 
     @staticmethod
-    def _broker_air(host, port):
+    def _broker_air(host, port, speed):
         try:
             target = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1][:2]
         except OSError:
             return None  # a name that does not resolve: the firmware finds out itself
-        return simboard.Air(target, name="broker")
+        return simboard.Air(target, name="broker", speed=speed)
 
     def _press_for_setup(self, boot):
         # the first start only: the button pressed (and let go) as the LED says it may
@@ -263,6 +282,15 @@ class SimulatedDongle:
 
     def output(self):
         return self.board.output()
+
+    def wait_page(self, timeout=30.0):
+        """Wait until the firmware serves its page (listens on its own port, behind the
+        Air: the page's port itself takes connections from the start)."""
+        deadline = time.monotonic() + timeout
+        while not brokers.port_open("127.0.0.1", self.page_air.target[1]):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the firmware serves no page:\n" + self.output()[-2000:])
+            time.sleep(0.05)
 
     def wait_read(self, client, timeout=30.0):
         """Wait until the firmware has read all that `client` (a socket connected to

@@ -31,7 +31,7 @@ _HEAD = (
 
 
 def handle(st, req):
-    """st: the StatusPage (status.py), which knows the dongle."""
+    """st: the status.Visit, which knows the dongle."""
     if not authorized(req.auth, st.dongle.cfg["admin_password"]):
         return (DENIED,)
     if req.path == b"/" and req.method == b"GET":
@@ -75,15 +75,16 @@ def _status(st):
 
 
 def _meter(st, now):
-    silent = st.dongle.meter_silent_s()
+    d = st.dongle
+    silent = d.meter_silent_s()
     if silent >= 60:
         yield "meter", "silent for %s: is the HAN port open? Is the cable in?" % _span(silent)
-    if st.last_s is None:
+    if d.read_s is None:
         yield "readings", "none yet"
         return
-    yield "readings", "%d, the last %d s ago" % (st.readings, st.dongle.uptime.s - st.last_s)
-    dec = st.dongle.decoder
-    if dec.unknown != st.unknown:
+    yield "readings", "%d, the last %d s ago" % (d.readings, d.uptime.s - d.read_s)
+    dec = d.decoder
+    if dec.unknown != d.read_unknown:
         yield "last frame", "not understood"
         return
     rd = dec.reading  # the latest reading, as published

@@ -25,7 +25,6 @@ import time
 
 import config
 import hw
-from uptime import Uptime
 from han import fields
 from portal import form
 from portal.http import DENIED, Server, authorized, error, head, listen
@@ -80,7 +79,7 @@ class Portal:
         self.path = path
         self.meter = meter
         self.readings = 0
-        self.uptime = log.clock = Uptime(time.ticks_ms())
+        self.uptime = log.clock  # seconds since start, ticked every turn
         self.read_s = None  # uptime seconds of the latest reading
         self.power = self.maker = self.model = None  # from the latest readings
         if meter:
@@ -244,7 +243,7 @@ class Portal:
 def run(log, path, bufs, meter=None, mode="ap"):
     """Serve the form until settings are saved (or normal operation can go on), then
     return 0 (the caller restarts). bufs: the HTTP connections' buffers; meter: a
-    MeterUART to read meanwhile; mode: app.SETUP_WHY's key."""
+    MeterUART to read meanwhile; mode: a portal.SETUP_WHY key."""
     p = Portal(log, path, bufs, meter, mode)
     gc.collect()
     log("I", "setup: free heap %d", hw.free_heap())

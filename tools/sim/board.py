@@ -7,3 +7,4 @@ INVERT_RX = False
 LED_PIN = None
 LED_ACTIVE_LOW = False
 BUTTON_PIN = None
+LOOPBACK_TX_PIN = None

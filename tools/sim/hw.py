@@ -9,9 +9,12 @@
 # - HANMQ_UART: the meter's line. It carries what the UART receives for the parity it
 #   is set to (simboard.Line); this side reports each (re)configuration ("p", 0 even
 #   / 1 none) and every byte taken out of the driver's buffer ("r", count), so the host
-#   can hold the driver's 4 KB buffer to its size and drop what overflows it.
+#   can hold the driver's 4 KB buffer to its size and drop what overflows it; a UART
+#   opened with a TX pin (the self-test's loopback) sends each byte written ("w", byte),
+#   which the host's loopback wire, if there is one, brings back as a UART receives it.
 # - HANMQ_CTL: the rest. The host sends single bytes: W/w Wi-Fi (the station's
-#   network) up/down, B/b the button pressed/released, D/d the DNS server dead/alive.
+#   network) up/down, B/b the button pressed/released, D/d the DNS server dead/alive,
+#   and "S<speed>;" for the clock's new speed.
 #   This side sends lines: "wdt <ms>" (watchdog started), "feed" (now and then),
 #   "reset", "ap 1"/"ap 0", "host <name>". A reset is done by the host, which kills
 #   this process at once (nothing runs on: no finally, no flush) and starts it anew.
@@ -44,8 +47,9 @@ def _connect(where):
 
 _ctl = None
 _ctl_buf = bytearray(16)
+_speed = None  # the digits of an "S<speed>;" being received
 _wifi = True  # the station's network is there
-_back = 0  # board ticks it last came back
+_back = None  # board ticks it last came back (None: it never went)
 _button = False
 _dns_dead = False
 
@@ -59,7 +63,7 @@ def _say(line):
 
 def _poll():
     """Apply what the host has sent."""
-    global _wifi, _back, _button, _dns_dead
+    global _wifi, _back, _button, _dns_dead, _speed
     if _ctl is None:
         return
     while True:
@@ -71,7 +75,15 @@ def _poll():
             return
         for i in range(n):
             c = _ctl_buf[i]
-            if c == 87 or c == 119:  # W w
+            if _speed is not None:
+                if c == 59:  # ;
+                    time.set_speed(_speed)
+                    _speed = None
+                else:
+                    _speed += chr(c)
+            elif c == 83:  # S
+                _speed = ""
+            elif c == 87 or c == 119:  # W w
                 if c == 87 and not _wifi:
                     _back = time.ticks_ms()
                 _wifi = c == 87
@@ -130,6 +142,27 @@ class _UART:
                 self.n += k
         return self.n
 
+    def flush(self):
+        k = self.n
+        self.n = 0
+        while not self.closed:
+            try:
+                got = self.sock.readinto(self.mv)
+            except OSError:
+                break
+            if not got:
+                self.closed = got == 0
+                break
+            k += got
+        if k and not self.closed:
+            self._send(114, k)  # gone from the driver's buffer
+
+    def write(self, buf):
+        if self.tx:
+            for b in buf:
+                self._send(119, b)  # "w": out of the TX pin
+        return len(buf)
+
     def readinto(self, buf):
         k = min(len(buf), self.n)
         if not k:
@@ -145,12 +178,16 @@ class _UART:
 _uart = None
 
 
-def uart(parity):
+def uart(parity, loopback=False):
     """The UART at 2400 baud with this parity (0 even, None none); one line to the
-    host serves every re-open, which reports the new setting."""
+    host serves every re-open, which reports the new setting and, as MicroPython 1.27
+    and later do, empties the receive buffer. loopback: with the TX pin."""
     global _uart
     if _uart is None:
         _uart = _UART(os.getenv("HANMQ_UART") or "127.0.0.1:4059")
+    else:
+        _uart.flush()
+    _uart.tx = loopback
     _uart._send(112, 0 if parity == 0 else 1)  # "p"
     return _uart
 
@@ -170,14 +207,19 @@ class _WLAN:
     def __init__(self):
         self._since = None  # board ticks of connect(), while the port is asked to join
         self._ok = True
+        self._joined = False
         self.connects = self.disconnects = 0
 
     def isconnected(self):
         _poll()
         if not (_wifi and self._ok and self._since is not None):
+            self._joined = False
             return False
-        now = time.ticks_ms()
-        return min(time.ticks_diff(now, self._since), time.ticks_diff(now, _back)) >= JOIN_MS
+        if not self._joined:  # (once joined, no tick difference can undo it)
+            now = time.ticks_ms()
+            self._joined = time.ticks_diff(now, self._since) >= JOIN_MS and (
+                _back is None or time.ticks_diff(now, _back) >= JOIN_MS)
+        return self._joined
 
     def connect(self, ssid, password):
         if self._since is not None and not self.isconnected():
@@ -185,11 +227,13 @@ class _WLAN:
         home = os.getenv("HANMQ_HOME")
         self._ok = home is None or home == ssid + "\n" + password
         self._since = time.ticks_ms()
+        self._joined = False
         self.connects += 1
         _say(b"wifi connect\n")
 
     def disconnect(self):
         self._since = None
+        self._joined = False
         self.disconnects += 1
         _say(b"wifi disconnect\n")
 
@@ -308,3 +352,7 @@ def reset():
 
 def free_heap():
     return gc.mem_free()
+
+
+def heap_info():
+    return []  # no ESP-IDF heap on the host

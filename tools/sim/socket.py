@@ -18,11 +18,14 @@ import sys
 _p = sys.path
 sys.path = ()
 try:
-    from socket import *  # noqa: F401,F403
-    import socket as _s
+    import socket as _s  # the built-in
 finally:
     sys.path = _p
 del _p
+
+
+def __getattr__(name):
+    return getattr(_s, name)  # what this module does not change: the built-in's
 
 #: Board ms one lookup blocks with a dead DNS server: 3 servers x 7 s (lwIP's retries).
 DEAD_DNS_MS = 21000

@@ -19,11 +19,14 @@ import sys
 _p = sys.path
 sys.path = ()
 try:
-    from time import *  # noqa: F401,F403 (the built-in: time(), localtime(), ...)
-    import time as _t
+    import time as _t  # the built-in
 finally:
     sys.path = _p
 del _p
+
+
+def __getattr__(name):
+    return getattr(_t, name)  # what this module does not change: the built-in's
 
 from micropython import const  # noqa: E402
 
@@ -44,6 +47,15 @@ def _env(name):
     import os
 
     return os.getenv(name)
+
+
+def set_speed(text):
+    """The clock's speed from now on ("20000", "1", "0.5")."""
+    global _num, _den, _den_us, _acc
+    ticks_ms()
+    _num, _den = _ratio(text)
+    _den_us = _den * 1000
+    _acc = 0
 
 
 _num, _den = _ratio(_env("HANMQ_SPEED"))
