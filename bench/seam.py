@@ -100,7 +100,7 @@ def measure(exe):
     cwd = tempfile.mkdtemp(prefix="hanmq-seam-")
     broker = simulate.brokers.Broker().start()
     with open(os.path.join(cwd, "config.json"), "w") as f:
-        json.dump(simulate.dongle_config(broker.host, broker.port), f)
+        json.dump(simulate.dongle_config(broker.host, broker.port, **json.loads(os.environ.get("SEAM_CONFIG", "{}"))), f)
     seam, firmware = simulate.module_path().split(":")[:2]
     sim = _run(exe, seam + ":" + firmware, cwd, {
         "HANMQ_UART": "127.0.0.1:%d" % _listener(), "HANMQ_CTL": "127.0.0.1:%d" % _listener(),

@@ -12,10 +12,16 @@ import os
 SCHEMA_VERSION = 1
 
 METERS = ("auto", "aidon", "kaifa", "kamstrup", "landis_gyr")
+#: Capacity tariff models (DESIGN.md section 5): the mean of the three highest daily
+#: maximum hours of the month (most Norwegian grid companies), or the single highest.
+CAPACITY_MODELS = ("top3_daily", "max_hour", "off")
+#: Upper limits in kW of the capacity steps: a typical grid company's (0-2, 2-5, ... kW).
+CAPACITY_STEPS = "2,5,10,15,20,25,50,75,100"
 SECRETS = ("wifi_password", "mqtt_password", "admin_password")
 
 # key: (default, kind, min, max). Kinds: "s" text (min/max bytes), "i" integer
-# (range), "b" boolean, "t" MQTT topic, "h" host name, "c" client id, "m" meter.
+# (range), "b" boolean, "t" MQTT topic, "h" host name, "c" client id, "m" meter,
+# "k" capacity model, "l" capacity step limits (kW, comma separated, rising).
 _FIELDS = {
     "wifi_ssid": ("", "s", 1, 32),
     "wifi_password": ("", "p", 0, 63),
@@ -33,6 +39,11 @@ _FIELDS = {
     "admin_password": ("", "s", 8, 64),
     "meter": ("auto", "m", 0, 0),
     "watchdog": (True, "b", 0, 0),
+    "capacity_model": ("top3_daily", "k", 0, 0),
+    "capacity_steps_kw": (CAPACITY_STEPS, "l", 1, 120),
+    # Home Assistant 2025.6 and later know device class reactive_energy; older ones
+    # refuse a config that names it, so by default the kvarh sensors have no class.
+    "ha_reactive_class": (False, "b", 0, 0),
     "diagnostics_s": (60, "i", 1, 86400),  # seconds between diagnostics messages  # off while developing: it resets a board sitting in the REPL
 }
 
@@ -71,10 +82,13 @@ def _check(key, value):
         return value
     if not isinstance(value, str):
         raise ValueError("must be text")
-    if kind == "m":
-        if value not in METERS:
-            raise ValueError("must be one of " + ", ".join(METERS))
+    if kind == "m" or kind == "k":
+        choices = METERS if kind == "m" else CAPACITY_MODELS
+        if value not in choices:
+            raise ValueError("must be one of " + ", ".join(choices))
         return value
+    if kind == "l":
+        return ",".join(str(x) for x in step_limits(value))
     n = len(value.encode())
     if kind == "p":  # WPA2: empty (open network), 8..63 characters, or 64 hex digits
         if n == 64 and all(c in "0123456789abcdefABCDEF" for c in value):
@@ -99,6 +113,24 @@ def _check(key, value):
         if "+" in value or "#" in value or value.startswith("/") or value.endswith("/"):
             raise ValueError("must not contain + or # or start or end with /")
     return value
+
+
+def step_limits(text):
+    """Capacity step limits as a list of kW numbers (int or float), rising; raises
+    ValueError with a message for a person."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            x = float(part) if "." in part else int(part)
+        except ValueError:
+            raise ValueError("must be numbers in kW separated by commas, rising")
+        if not 0 < x <= 10000 or (out and x <= out[-1]):
+            raise ValueError("must be numbers in kW separated by commas, rising")
+        out.append(x)
+    if len(out) > 20:
+        raise ValueError("must be at most 20 steps")
+    return out
 
 
 def validate(cfg):

@@ -18,6 +18,9 @@ REOPEN_S = 600
 #: Hourly readings kept in RAM through an outage, in bytes of JSON: about 20 hours of a
 #: 3-phase list 3. A fixed budget (DESIGN.md 8: a board's gc.mem_free() says little).
 OUTBOX_BYTES = 12288
+#: Connected this long without the fence message (see Dongle._energy): the live values
+#: go out anyway.
+RESUME_MS = 30000
 #: The home network not joined for this long (a mistyped password, a new router):
 #: the setup access point opens, and the station keeps trying from there.
 WIFI_SETUP_S = 300
@@ -105,11 +108,14 @@ class Dongle:
         )
         disc = None
         if cfg["ha_discovery"]:
-            disc = (cfg["ha_prefix"], node, base, VERSION)  # ha.py loads while announcing
+            # ha.Discovery's arguments: ha.py loads while announcing
+            disc = (cfg["ha_prefix"], node, base, VERSION, cfg["board"], cfg["ha_reactive_class"],
+                    cfg["capacity_model"] != "off")
         self.pub = Publisher(self.link, base, disc, cfg["raw_frames"], OUTBOX_BYTES, log=log)
         self.link.on_connect = self.pub.on_connect
         if disc is not None:
             self.link.subscribe((cfg["ha_prefix"] + "/status").encode(), self.pub.on_ha_status)
+        self.energy = self._energy(cfg, base, config_path, log)
         self.decoder = decoder
         decoder.on_reading = self._on_reading
         decoder.on_error = self._on_bad_frame
@@ -121,6 +127,7 @@ class Dongle:
         self._page_sock, self._page_poll = listen(log)
         del sys.modules["status"]
         self.visit = None
+        self.capacity_text = None  # the latest capacity figures, for the status page
         self.config_path = config_path
         self.readings = 0
         self.read_s = None  # uptime seconds of the latest reading
@@ -134,7 +141,54 @@ class Dongle:
         log("I", "hanmq %s node %s, publishing to %s:%d under %s", VERSION, node,
             cfg["mqtt_host"], cfg["mqtt_port"], base)
 
+    def _energy(self, cfg, base, config_path, log):
+        """Live registers and the capacity tariff (energy.py, capacity.py). The live
+        values published before a restart come back as the broker's retained messages;
+        the dongle's own status topic, subscribed after them, fences them: its first
+        message comes after any retained live value (one connection, in order)."""
+        from energy import Energy
+
+        cap = None
+        if cfg["capacity_model"] != "off":
+            path = config_path[: config_path.rfind("/") + 1] + "capacity.json"
+            cap = (cfg["capacity_model"], cfg["capacity_steps_kw"], path)
+        energy = Energy(cap, log)
+        prefix = base.encode() + b"/"
+        for reg in energy.regs:
+            self.link.subscribe(prefix + reg.name, energy.on_retained)
+        self.link.subscribe(prefix + b"status", self._on_own_status)
+        self._connected_ms = None
+        return energy
+
+    def _on_own_status(self, topic, msg):
+        self.energy.resumed = True
+
+    def _publish_energy(self, now):
+        e = self.energy
+        if not e.resumed and self.link.connected():
+            if self._connected_ms is None:
+                self._connected_ms = now
+            elif time.ticks_diff(now, self._connected_ms) >= RESUME_MS:
+                e.resumed = True  # no echo (a broker that refuses the subscription)
+        e.busy = self.visit is not None
+        if not self.link.connected():
+            self._connected_ms = None
+            e.settle()
+            return
+        from energy import kwh_text
+
+        live = e.live(now)
+        if live:
+            for reg, wh in live:
+                if self.pub.publish_state(reg.name, kwh_text(wh).encode()):
+                    e.published(reg, wh)
+        js = e.capacity_json(now)
+        if js is not None:
+            self.pub.publish_state(b"capacity", js.encode())
+            self.capacity_text = js
+
     def _on_reading(self, rd):
+        self.energy.on_reading(rd, time.ticks_ms())  # a repeated hour becomes a list 2
         self.pub.on_reading(rd, self.decoder.frame)  # never raises MemoryError
         self.readings += 1
         self.read_s = self.uptime.s
@@ -195,6 +249,7 @@ class Dongle:
             self._last_diag = now
             self.pub.set_diagnostics(self.diagnostics(now))
         self.pub.service()
+        self._publish_energy(now)
         self._page(now)
         return got
 
@@ -207,15 +262,18 @@ class Dongle:
                 import status
 
                 status.unload()
+                self.pub.hold_discovery(False)
             return
         if self._page_poll is not None:
             for _ in self._page_poll.ipoll(0):  # a client is waiting
+                self.pub.hold_discovery(True)  # its room first
                 import status
 
                 self.visit = status.open_visit(self, self._page_sock, self.log,
                                                self.config_path, VERSION, now)
                 if self.visit is None:
                     status.unload()
+                    self.pub.hold_discovery(False)
                 break
 
     def idle(self):

@@ -16,6 +16,10 @@ import network
 RXBUF = 4096
 
 
+#: Heap the hardware seam holds beyond a board's own (the simulated board's tools/sim
+#: seam sets it to what bench/seam.py measured; the simulator adds as much heap).
+SEAM_EXTRA = 0
+
 def uart(parity, loopback=False):
     """The meter's UART at 2400 baud: parity 0 (8E1: Aidon, Kaifa, L+G) or None
     (8N1: Kamstrup). Reads never block. tx=-1: no TX pin at all (MicroPython 1.29;

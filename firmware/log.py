@@ -55,11 +55,19 @@ class Log:
         self._at = (self._at + 1) % n
 
     def recent(self):
-        """The kept lines, oldest first (the oldest may be cut)."""
+        """The kept lines, oldest first, as bytes, one at a time (no copy of the ring:
+        a status-page visit has no room for one). The oldest may be cut: it is left out."""
         r = self._ring
-        text = str(bytes(r[self._at :] + r[: self._at]), "ascii")
-        if text[0] == "\x00":  # not yet wrapped: the first line is whole
-            lines = text.strip("\x00").split("\n")
-        else:
-            lines = text.split("\n")[1:]  # the oldest line was partly overwritten
-        return [line for line in lines if line]
+        n = len(r)
+        at = self._at
+        start = -1 if r[at] else 0  # wrapped: the first line was partly overwritten
+        for k in range(n):
+            c = r[(at + k) % n]
+            if c == 0:
+                start = k + 1  # not yet written
+            elif c == 10:
+                if start >= 0 and k > start:
+                    a = (at + start) % n
+                    b = (at + k) % n
+                    yield bytes(r[a:b]) if a < b else bytes(r[a:]) + bytes(r[:b])
+                start = k + 1

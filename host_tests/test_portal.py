@@ -396,7 +396,8 @@ def test_setup_in_a_phone_browser(browser, tmp_path):
             browser.find_element(By.CSS_SELECTOR, 'input[name=wifi_ssid][value="Hjemme"]').click()
             _fill(browser, {"wifi_password": "short", "mqtt_host": "bad host!", "mqtt_port": "70000",
                             "mqtt_user": "meter", "mqtt_password": MQTT_PW,
-                            "mqtt_base_topic": "home/#", "admin_password": "1234"})
+                            "mqtt_base_topic": "home/#", "admin_password": "1234",
+                            "capacity_steps_kw": "5, 2"})
             browser.execute_script("document.forms[0].noValidate = true")  # the server judges
             _submit(browser, "hanmq setup")
             pages.append(browser.page_source)
@@ -408,6 +409,7 @@ def test_setup_in_a_phone_browser(browser, tmp_path):
                 "mqtt_port": "This port must be a number from 1 to 65535.",
                 "mqtt_base_topic": "This topic must not contain + or # or start or end with /.",
                 "admin_password": "This password must be 8 to 64 characters.",
+                "capacity_steps_kw": "This list of steps must be numbers in kW separated by commas, rising.",
             }
             for key in errors:  # the message is tied to its field
                 field = browser.find_element(By.ID, "ssid_other" if key == "wifi_ssid" else key)
@@ -427,7 +429,12 @@ def test_setup_in_a_phone_browser(browser, tmp_path):
             _fill(browser, {"ssid_other": "Hytta 5G", "wifi_password": WIFI_PW,
                             "mqtt_host": b.host, "mqtt_port": str(b.port), "mqtt_user": "meter",
                             "mqtt_password": MQTT_PW, "mqtt_base_topic": "",
-                            "admin_password": ADMIN_PW})
+                            "admin_password": ADMIN_PW, "capacity_steps_kw": "2.5, 5,10,20"})
+            from selenium.webdriver.support.ui import Select
+
+            model = Select(browser.find_element(By.NAME, "capacity_model"))
+            assert model.first_selected_option.get_attribute("value") == "top3_daily"  # default
+            model.select_by_value("max_hour")
             assert browser.find_element(By.NAME, "ha_discovery").is_selected()  # the default
             assert not browser.find_element(By.NAME, "mqtt_tls").is_selected()
             _submit(browser, "Saved")
@@ -445,6 +452,8 @@ def test_setup_in_a_phone_browser(browser, tmp_path):
                 "mqtt_port": b.port, "mqtt_user": "meter", "mqtt_password": MQTT_PW,
                 "mqtt_tls": False, "mqtt_base_topic": "", "ha_discovery": True,
                 "admin_password": ADMIN_PW}
+            assert (saved["capacity_model"], saved["capacity_steps_kw"], saved["ha_reactive_class"]) == (
+                "max_hour", "2.5,5,10,20", False)
 
             # The access point closes, the dongle restarts, joins the network and is
             # online on the broker with the password it was given.
@@ -480,13 +489,16 @@ def test_status_page_and_change_of_settings():
     online = threading.Event()
 
     def meter(write):
-        online.wait(30)  # every instantaneous reading gets out (none superseded)
+        # every instantaneous reading gets out (none superseded): the meter's cadence,
+        # 50 times faster, so the page views below fall while it plays
+        online.wait(30)
         replay.play(frames, write, speed=None)
         time.sleep(120)
 
     base = "hanmq/hanmq_%s/" % node
     with Broker(users={"meter": MQTT_PW}) as b, subscriber(
-            b, [base + "reading", base + "status", "home/meter/status"], "meter", MQTT_PW) as sub:
+            b, [base + "reading", base + "status", base + "capacity", "home/meter/status"], "meter",
+            MQTT_PW) as sub:
         d = simulate.SimulatedDongle(
             [], b.host, b.port, node=node, script=meter, http_port=http, heap=HEAP,
             wifi_password=WIFI_PW, mqtt_user="meter", mqtt_password=MQTT_PW,
@@ -500,13 +512,14 @@ def test_status_page_and_change_of_settings():
             slow = pc.raw_http(http, b"GET / HTTP/1.1\r\nAuthorization: Basic", read=False)
             online.set()
             for _ in range(3):
-                assert status_get(http)[0] == 200
+                assert status_get(http)[0] == 200, d.output()[-3000:]
             slow.close()
             deadline = time.monotonic() + 30
             readings = lambda: [m for m in sub.messages if m[0] == base + "reading"]  # noqa: E731
             while len(readings()) < len(frames) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert len(readings()) == len(frames)
+            assert len(readings()) == len(frames), d.output()[-4000:]
+            sub.wait_for(lambda t, p, r: t == base + "capacity", 30)  # after the list 3s
             d.wait_page()
 
             # the admin password, any user name; nothing without it
@@ -524,6 +537,14 @@ def test_status_page_and_change_of_settings():
             assert "<td>active_power_import</td><td>%s W</td>" % last["active_power_import"] in page
             assert "<td>frames_good</td><td>%d</td>" % len(frames) in page
             assert "<td>frames_bad_crc</td><td>0</td>" in page
+            # the live register (from the last list 3 on) and the capacity tariff
+            # the live register (the last meter's: another meter's registers start anew)
+            # and the capacity tariff
+            energy = page[page.index("Energy and capacity"):page.index("Diagnostics")]
+            live = re.search(r"<td>active_power_import_total_live</td><td>([\d.]+) kWh", energy)
+            reg = last["active_power_import_total"]
+            assert live and reg <= float(live.group(1)) < reg + 1, energy
+            assert re.search(r"<td>capacity_month</td><td>\d{4}-\d\d \(top3_daily\)</td>", energy)
             for row in ("uptime", "free_heap", "reconnects"):
                 assert "<td>%s</td>" % row in page
             assert "<td>rssi</td><td>-61</td>" in page

@@ -179,6 +179,7 @@ class SimulatedDongle:
         env = dict(os.environ, MICROPYPATH=module_path(), HANMQ_NODE=node,
                    HANMQ_CONFIG=self.config_file,
                    HANMQ_SCAN=json.dumps(SCAN if scan is None else scan))
+        env["HANMQ_SEAM_EXTRA"] = str(seam_extra(self.micropython))  # see status.budget()
         if ticks_start is not None:
             env["HANMQ_TICKS_START"] = str(ticks_start)
         if home is not None:

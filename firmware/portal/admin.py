@@ -60,6 +60,7 @@ def _status(st):
     yield head()
     yield _HEAD % (b"", b"hanmq status")
     yield from _table(b"Meter", _meter(st, now))
+    yield from _table(b"Energy and capacity tariff", _energy(d))
     yield from _table(b"Diagnostics", json_fields(d.diagnostics(now)))  # as on MQTT
     yield from _table(b"Connections", _links(d))
     yield from _table(b"Settings", json_fields(st.settings))
@@ -92,6 +93,34 @@ def _meter(st, now):
         if rd.has[fid]:
             unit = fields.UNITS[fields.KINDS[fid]]
             yield fields.name(fid), rd.value_text(fid) + (" " + unit if unit else "")
+
+
+def _energy(d):
+    """The live registers (the ones for Home Assistant's energy dashboard) and the
+    capacity figures as last published (DESIGN.md 5)."""
+    from energy import kwh_text
+
+    for reg in d.energy.regs:
+        if reg.anchored:
+            yield reg.name.decode(), kwh_text(reg.shown()) + " kWh"
+    if d.energy.repeated:
+        yield "hours_repeated_by_meter", d.energy.repeated
+    if d.capacity_text is None:
+        if d.energy.capacity is not None:
+            yield "capacity", "after the meter's first hourly list"
+        return
+    import json
+
+    c = json.loads(d.capacity_text)
+    yield "capacity_month", "%s (%s)" % (c["month"], c["model"])
+    yield "capacity_step", "%d (average %s kW; limits %s kW)" % (
+        c["step"], c["average_kw"], ", ".join(str(x) for x in c["step_limits_kw"]))
+    for p in c["peaks"]:
+        yield "peak", "%s kWh on %s, %02d:00-%02d:00" % (p["kwh"], p["date"], p["hour"], (p["hour"] + 1) % 24)
+    if c["hour_kwh"] is not None:
+        yield "this_hour", "%s kWh, %s kWh by its end at this power" % (c["hour_kwh"], c["hour_estimate_kwh"])
+    if c["headroom_kw"] is not None:
+        yield "headroom", "%s kW on average for the rest of the hour keeps step %d" % (c["headroom_kw"], c["step"])
 
 
 def _span(s):

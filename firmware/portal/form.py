@@ -31,7 +31,16 @@ _ABOUT = {
     "mqtt_base_topic": "topic",
     "admin_password": "password",
     "current_password": "password",
+    "capacity_model": "model",
+    "capacity_steps_kw": "list of steps",
 }
+_OPTION = b'<option value=%s%s>%s</option>'
+#: The capacity models (config.CAPACITY_MODELS) as a person reads them.
+_MODELS = (
+    (b"top3_daily", b"3 highest days' top hours (most)"),
+    (b"max_hour", b"The month's highest hour"),
+    (b"off", b"Off"),
+)
 
 
 #: Form fields kept at most.
@@ -187,6 +196,17 @@ def page(v, err, nets, have, title, note, footer, topic, meter=None, locked=Fals
     yield _SET_END
     yield _SET % b"Home Assistant"
     yield from _check("ha_discovery", b"Announce the sensors (MQTT discovery)", v)
+    yield from _check("ha_reactive_class", b"Reactive energy as such (Home Assistant 2025.6 or later)", v)
+    yield _SET_END
+    yield _SET % b"Capacity tariff (kapasitetsledd)"
+    yield _LABEL % (b"capacity_model", b"How your grid company sets the monthly step")
+    yield b"<select id=capacity_model name=capacity_model>"
+    for value, text in _MODELS:
+        yield _OPTION % (value, b" selected" if v.get("capacity_model") == value.decode() else b"", text)
+    yield b"</select>"
+    yield from _error("capacity_model", err)
+    yield from _text("capacity_steps_kw", b"Upper limits of the steps, kW", v, err, _PLAIN + b"120")
+    yield _HINT % b"Rising, separated by commas, as your grid company lists them."
     yield _SET_END
     yield _SET % b"Admin password"
     yield from _password("admin_password", b"Password for the status page", have, err,
@@ -216,6 +236,10 @@ def submit(form, current, path, locked=False):
     v["mqtt_user"] = form.get("mqtt_user", "")
     v["mqtt_tls"] = "mqtt_tls" in form  # a box is sent only when ticked
     v["ha_discovery"] = "ha_discovery" in form
+    v["ha_reactive_class"] = "ha_reactive_class" in form
+    for k in ("capacity_model", "capacity_steps_kw"):
+        if k in form:  # (a page from before these fields keeps them as they are)
+            v[k] = form[k].strip()
     # A secret left empty keeps the current one while it still belongs to what it was
     # for: the Wi-Fi password to the same network, the MQTT password to the same user.
     # Otherwise empty means none (an open network, an anonymous broker).

@@ -18,7 +18,7 @@ _CSS = (
     b"border-radius:.6rem;margin:0 0 .9rem;padding:.8rem 1rem;box-shadow:0 1px 2px #0002;"
     b"min-width:0}legend{float:left;width:100%;padding:0;font-weight:600}legend+*{clear:both}"
     b"label{display:block;margin:.7rem 0 .2rem;font-size:.92rem}"
-    b"input{font-size:1rem}[type=text],[type=password],[type=number]{display:block;"
+    b"input,select{font-size:1rem}[type=text],[type=password],[type=number],select{display:block;"
     b"width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #b7c0cc;"
     b"border-radius:.4rem}.net,.chk{display:flex;align-items:center;gap:.6rem}"
     b".net{margin:0;padding:.55rem 0;border-bottom:1px solid #e6e9ee}"

@@ -99,6 +99,11 @@ def _hang():
         time._t.sleep_ms(1000)
 
 
+#: What this seam holds in the heap beyond a board's firmware/hw.py: the simulator gives
+#: the firmware that much more heap (simulate.SEAM_EXTRA) and says so here, so that the
+#: firmware's fixed budgets (status.budget()) mean on this board what they mean on one.
+SEAM_EXTRA = int(os.getenv("HANMQ_SEAM_EXTRA") or "0")
+
 if os.getenv("HANMQ_CTL"):
     _ctl = _connect(os.getenv("HANMQ_CTL"))
     _say(b"boot\n")
