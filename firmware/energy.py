@@ -28,6 +28,7 @@ import sys
 import time
 
 from han import fields
+from han.reading import decimal_text
 
 _IMP = fields.ACTIVE_POWER_IMPORT
 _EXP = fields.ACTIVE_POWER_EXPORT
@@ -83,10 +84,8 @@ def clock_s(c):
 
 
 def kwh_text(wh):
-    """Integer Wh as kWh with three decimals."""
-    if wh < 0:
-        return "-" + kwh_text(-wh)
-    return "%d.%03d" % (wh // 1000, wh % 1000)
+    """Integer Wh as kWh with three decimals (the reading's own exact formatting)."""
+    return decimal_text(wh, -3)
 
 
 def kwh_value(text):
